@@ -1,0 +1,58 @@
+# podlab developer entry points. `make help` lists them.
+# The two commands a newcomer needs are `make up` and `make test`; everything else is for
+# working on one part.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV := .venv
+PY := $(VENV)/bin/python
+export PATH := $(CURDIR)/tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+PYTEST_ARGS ?=
+# Areas are the folders of tests/; `make test-<area>` runs one of them.
+AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
+LINT_PATHS := envlogger hub mlflow-server tests bench
+TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests bench
+
+.PHONY: help setup test lint typecheck bench lock up down status clean $(addprefix test-,$(AREAS))
+
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+	@echo "test-<area>     one test area: $(AREAS)"
+
+setup: ## install everything the tests and the local platform need (idempotent)
+	@bash .ci/setup.sh
+
+test: setup lint typecheck ## set up, lint, type check and run every test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+$(addprefix test-,$(AREAS)): test-%: setup ## run the tests of one area (see `make help`)
+	$(PY) -m pytest tests/$* $(PYTEST_ARGS)
+
+lint: setup ## ruff (lint and format check)
+	$(PY) -m ruff check $(LINT_PATHS)
+	$(PY) -m ruff format --check $(LINT_PATHS)
+
+typecheck: setup ## mypy over the packages, tests and benchmarks
+	$(PY) -m mypy $(TYPED_PATHS)
+
+bench: setup ## run every benchmark in bench/ (prints tables, writes bench/results/)
+	@set -e; found=0; for b in bench/*/run.py; do \
+	  [ -e "$$b" ] || continue; found=1; echo "==> $$b"; $(PY) "$$b"; done; \
+	  [ $$found -eq 1 ] || { echo "no benchmarks in bench/*/run.py yet" >&2; exit 1; }
+
+lock: ## re-resolve requirements-dev.in / requirements-tools.in into the .lock files
+	@bash .ci/lock.sh
+
+up: setup ## run the whole platform locally (completed by the local-platform issue)
+	@echo "make up: the local platform launcher is not built yet (issue 'make up: the whole platform on one machine')." >&2
+	@exit 1
+
+down: ## stop the local platform
+	@echo "make down: the local platform launcher is not built yet (issue 'make up: the whole platform on one machine')." >&2
+	@exit 1
+
+clean: ## remove caches and test logs (keeps .venv and tools; `rm -rf .venv tools` for a cold start)
+	rm -rf .mypy_cache .ruff_cache .pytest_cache .test-logs
+	find . -name __pycache__ -type d -prune -not -path './.venv/*' -not -path './tools/*' -exec rm -rf {} +

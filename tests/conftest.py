@@ -1,0 +1,129 @@
+"""Shared fixtures: real components, started on demand once per test session.
+
+Each fixture starts a real process on a free loopback port, waits until it is ready while
+watching that it is alive, and always stops it. Logs go to .test-logs/<session>/ (printed at
+the end of the run); data lives in temp dirs removed at the end.
+
+Session-scoped components are shared, so a test that breaks one on purpose (stops Postgres,
+fills a disk) asks the matching factory for a private instance instead.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.jupyterhub import JupyterHubServer
+from tests.support.paths import new_log_dir, new_work_dir
+from tests.support.postgres import PostgresServer
+from tests.support.process import free_port
+from tests.support.s3 import S3Server
+from tests.support.spark import SparkCluster
+
+_LOG_DIR: Path | None = None
+
+
+def _log_dir() -> Path:
+    global _LOG_DIR
+    if _LOG_DIR is None:
+        _LOG_DIR = new_log_dir()
+    return _LOG_DIR
+
+
+@pytest.fixture(scope="session")
+def component_log_dir() -> Path:
+    """Where component logs of this test session are written (kept after the run)."""
+    return _log_dir()
+
+
+@pytest.fixture(scope="session")
+def work_root() -> Iterator[Path]:
+    """A session temp dir readable by other local users (PostgreSQL runs as `postgres`)."""
+    path = new_work_dir("tests")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _LOG_DIR is not None:
+        terminalreporter.write_line(f"component logs: {_LOG_DIR}")
+
+
+# -- PostgreSQL --------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def make_postgres(
+    work_root: Path, component_log_dir: Path
+) -> Iterator[Callable[[str], PostgresServer]]:
+    """Factory for private clusters (fault tests stop/restart their own, not the shared one)."""
+    started: list[PostgresServer] = []
+
+    def make(name: str) -> PostgresServer:
+        server = PostgresServer(
+            work_root / f"pg-{name}", component_log_dir / f"pg-{name}", free_port()
+        )
+        started.append(server)
+        return server.init().start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(make_postgres: Callable[[str], PostgresServer]) -> PostgresServer:
+    """The shared cluster; create a database per test area with `create_database`."""
+    return make_postgres("shared")
+
+
+# -- S3-compatible server ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def s3_server(component_log_dir: Path) -> Iterator[S3Server]:
+    server = S3Server(component_log_dir, free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """The S3 server with its endpoint and credentials exported, as a user pod would see them."""
+    for key, value in s3_server.env.items():
+        monkeypatch.setenv(key, value)
+    return s3_server
+
+
+# -- JupyterHub + configurable-http-proxy -----------------------------------------------------
+@pytest.fixture(scope="session")
+def make_jupyterhub(
+    work_root: Path, component_log_dir: Path
+) -> Iterator[Callable[..., JupyterHubServer]]:
+    """Factory: `make_jupyterhub("name", spawner_class=..., extra_config=...)` starts a hub."""
+    started: list[JupyterHubServer] = []
+
+    def make(name: str, **options: Any) -> JupyterHubServer:
+        hub = JupyterHubServer(
+            work_root / f"hub-{name}", component_log_dir / f"hub-{name}", **options
+        )
+        started.append(hub)
+        return hub.start()
+
+    yield make
+    for hub in started:
+        hub.stop()
+
+
+@pytest.fixture(scope="session")
+def jupyterhub(make_jupyterhub: Callable[..., JupyterHubServer]) -> JupyterHubServer:
+    """A plain hub (SimpleLocalProcessSpawner, dummy auth, admin service token)."""
+    return make_jupyterhub("shared")
+
+
+# -- Spark standalone ---------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def spark_cluster(work_root: Path, component_log_dir: Path) -> Iterator[SparkCluster]:
+    cluster = SparkCluster(work_root / "spark", component_log_dir).start()
+    yield cluster
+    cluster.stop()

@@ -1,0 +1,1 @@
+"""Real-component test fixtures (PostgreSQL, S3, JupyterHub + proxy, Spark) and their helpers."""

@@ -1,0 +1,45 @@
+"""PostgreSQL fixture: a real SQL round trip, databases on demand, and survival of a restart."""
+
+from __future__ import annotations
+
+import psycopg2
+import pytest
+import sqlalchemy as sa
+
+
+def test_sql_round_trip_through_sqlalchemy_psycopg2(postgres):
+    url = postgres.create_database("support_roundtrip")
+    assert url.startswith("postgresql+psycopg2://")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS t (id int PRIMARY KEY, name text)"))
+        conn.execute(sa.text("INSERT INTO t VALUES (1, 'alice') ON CONFLICT DO NOTHING"))
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT name FROM t WHERE id = 1")).scalar_one() == "alice"
+    engine.dispose()
+
+
+def test_create_database_is_idempotent_and_rejects_odd_names(postgres):
+    assert postgres.create_database("support_twice") == postgres.create_database("support_twice")
+    with pytest.raises(ValueError, match="letters, digits and underscores"):
+        postgres.create_database('x"; DROP DATABASE postgres; --')
+
+
+def test_data_survives_stop_and_restart(make_postgres):
+    pg = make_postgres("restart")
+    pg.create_database("durable")
+    pg.execute("CREATE TABLE kept (v text)", "durable")
+    pg.execute("INSERT INTO kept VALUES ('before restart')", "durable")
+
+    conn = psycopg2.connect(pg.libpq_dsn("durable"))
+    pg.stop()
+    assert not pg.running
+    with pytest.raises(psycopg2.OperationalError), conn.cursor() as cur:
+        cur.execute("SELECT 1")
+    conn.close()
+
+    pg.start()
+    assert pg.running
+    assert pg.execute("SELECT v FROM kept", "durable") == [("before restart",)]
+    pg.execute("INSERT INTO kept VALUES ('after restart')", "durable")
+    assert len(pg.execute("SELECT v FROM kept", "durable")) == 2
