@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
 # Areas are the folders of tests/; `make test-<area>` runs one of them.
 AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
-LINT_PATHS := envlogger hub mlflow-server tests bench
+LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench
 TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests bench
 
 .PHONY: help setup test lint typecheck bench lock up down status clean $(addprefix test-,$(AREAS))

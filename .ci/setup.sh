@@ -49,16 +49,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # --- 2. the development virtual environment ----------------------------------------------
-venv_key=$(stamp_of requirements-dev.lock envlogger/pyproject.toml hub/pyproject.toml \
-  mlflow-server/pyproject.toml)
+venv_key=$(stamp_of requirements-dev.lock $(ls envlogger/pyproject.toml hub/pyproject.toml \
+  mlflow-server/pyproject.toml 2>/dev/null))
 if [ ! -x .venv/bin/python ] || ! up_to_date venv "$venv_key"; then
   step "creating .venv from requirements-dev.lock (first run downloads ~1.5 GB; a few minutes)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
   # The lock is complete, so pip resolves nothing (--no-deps) and `pip check` proves consistency.
   .venv/bin/python -m pip install -q --no-deps -r requirements-dev.lock
-  .venv/bin/python -m pip install -q --no-deps --no-build-isolation \
-    -e ./envlogger -e ./hub -e ./mlflow-server
+  editable=()
+  for pkg in envlogger hub mlflow-server; do
+    [ -f "$pkg/pyproject.toml" ] && editable+=(-e "./$pkg")
+  done
+  .venv/bin/python -m pip install -q --no-deps --no-build-isolation "${editable[@]}"
   .venv/bin/python -m pip check || fail "the lock is inconsistent: see 'make lock' in docs/development.md"
   mark_done venv "$venv_key"
 else
