@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # Areas are the folders of tests/; `make test-<area>` runs one of them.
 AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
 LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench
-TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests bench
+TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests $(if $(wildcard bench/*/*.py),bench)
 
 .PHONY: help setup test lint typecheck bench lock up down status clean $(addprefix test-,$(AREAS))
 
