@@ -43,3 +43,13 @@ def test_data_survives_stop_and_restart(make_postgres):
     assert pg.execute("SELECT v FROM kept", "durable") == [("before restart",)]
     pg.execute("INSERT INTO kept VALUES ('after restart')", "durable")
     assert len(pg.execute("SELECT v FROM kept", "durable")) == 2
+
+
+def test_init_keeps_an_existing_cluster(make_postgres):
+    """A second `make up` must not re-run initdb over the data of the first."""
+    pg = make_postgres("reinit")
+    pg.create_database("kept_db")
+    pg.stop()
+    pg.init()  # already initialized: a no-op
+    pg.start()
+    assert pg.execute("SELECT 1 FROM pg_database WHERE datname = 'kept_db'") == [(1,)]
