@@ -45,13 +45,14 @@ bench: setup ## run every benchmark in bench/ (prints tables, writes bench/resul
 lock: ## re-resolve requirements-dev.in / requirements-tools.in into the .lock files
 	@bash .ci/lock.sh
 
-up: setup ## run the whole platform locally (completed by the local-platform issue)
-	@echo "make up: the local platform launcher is not built yet (issue 'make up: the whole platform on one machine')." >&2
-	@exit 1
+up: setup ## run the whole platform locally (podlab.yaml, data in .podlab/)
+	$(PY) -m podlab.localstack up
 
-down: ## stop the local platform
-	@echo "make down: the local platform launcher is not built yet (issue 'make up: the whole platform on one machine')." >&2
-	@exit 1
+down: ## stop the local platform (data is kept)
+	@if [ -x $(PY) ]; then $(PY) -m podlab.localstack down; else echo "podlab is not set up"; fi
+
+status: ## show each local component, its URL and health
+	$(PY) -m podlab.localstack status
 
 clean: ## remove caches and test logs (keeps .venv and tools; `rm -rf .venv tools` for a cold start)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .test-logs

@@ -27,7 +27,7 @@ from podlab.localstack.process import (
 )
 
 COMPONENT = "jupyterhub"
-ADMIN_SERVICE = "podlab-test-admin"
+ADMIN_SERVICE = "podlab-admin"
 USE_ADMIN_TOKEN = "<admin service token>"  # noqa: S105 (a marker, not a secret)
 """Default of `api(token=...)`: authenticate with the admin service's token."""
 
@@ -46,6 +46,8 @@ class JupyterHubServer:
         extra_config: str = "",
         env: dict[str, str] | None = None,
         start_timeout: float = 90,
+        pid_file: Path | None = None,
+        admin_token: str | None = None,
     ) -> None:
         self.base_dir = base_dir
         self.log_path = log_dir / "jupyterhub.log"
@@ -61,7 +63,8 @@ class JupyterHubServer:
         self.extra_config = extra_config
         self.env = env
         self.start_timeout = start_timeout
-        self.admin_token = secrets.token_hex(32)
+        self.admin_token = admin_token or secrets.token_hex(32)
+        self.pid_file = pid_file
         self.proxy_token = secrets.token_hex(32)
         self.config_path = base_dir / "jupyterhub_config.py"
         self._process: ManagedProcess | None = None
@@ -130,6 +133,7 @@ class JupyterHubServer:
             cwd=self.base_dir,
             start_timeout=self.start_timeout,
             hint=SETUP_HINT,
+            pid_file=self.pid_file,
         ).start()
         return self
 
