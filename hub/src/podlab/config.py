@@ -8,6 +8,7 @@ who reads them is usually looking at a failed `helm upgrade` or a hub that refus
 
 from __future__ import annotations
 
+import ipaddress
 import types
 import typing
 from collections.abc import Mapping
@@ -45,6 +46,22 @@ Quantity = Annotated[str, BeforeValidator(_quantity)]
 Seconds = Annotated[int, BeforeValidator(_duration)]
 """A duration ("30m") stored as seconds."""
 Cores = Annotated[float, BeforeValidator(_cpu)]
+
+
+def _cidr(value: Any) -> str:
+    try:
+        return str(ipaddress.ip_network(str(value), strict=True))
+    except ValueError:
+        raise ValueError(
+            "expected a CIDR such as 10.0.0.0/16 or 10.1.2.3/32 (address bits after the "
+            "prefix must be zero)"
+        ) from None
+
+
+Cidr = Annotated[str, BeforeValidator(_cidr)]
+"""An IPv4/IPv6 network in CIDR notation, normalised ("10.0.0.0/16")."""
+Port = Annotated[int, Field(ge=1, le=65535)]
+DNS_LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
 
@@ -187,6 +204,73 @@ class EnvloggerIntegration(_Model):
     enabled: bool = True
 
 
+class DnsPeer(_Model):
+    """Where cluster DNS runs (CoreDNS on EKS: kube-system pods labelled k8s-app=kube-dns)."""
+
+    namespace: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)] = "kube-system"
+    pod_labels: dict[str, str] = Field(default_factory=lambda: {"k8s-app": "kube-dns"})
+
+
+class DatabaseEndpoint(_Model):
+    """The hub/MLflow PostgreSQL server: user pods may never reach it."""
+
+    cidr: Cidr
+    port: Port = 5432
+
+
+class NetworkRule(_Model):
+    """An extra peer for user pods: a CIDR and the ports (none listed = every port)."""
+
+    cidr: Cidr
+    ports: list[Port] = Field(default_factory=list)
+
+
+class NetworkConfig(_Model):
+    """What the per-user NetworkPolicy needs that the integration URLs cannot say."""
+
+    platform_namespace: Annotated[str, Field(pattern=DNS_LABEL_PATTERN)] | None = None
+    """Namespace of the hub, proxy and MLflow; None means the namespace the hub runs in."""
+    hub_port: Port = 8081
+    dns: DnsPeer = Field(default_factory=DnsPeer)
+    private_cidrs: list[Cidr] = Field(
+        default_factory=lambda: ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"]
+    )
+    """Cluster/VPC ranges: reachable only through explicit rules, so other namespaces are not."""
+    internet: bool = True
+    """Allow egress to every address outside private_cidrs (AWS S3, package indexes)."""
+    database: DatabaseEndpoint | None = None
+    kubernetes_api_cidrs: list[Cidr] = Field(default_factory=list)
+    """API server endpoint addresses, opened on 443/6443 only for spark.mode kubernetes."""
+    egress: list[NetworkRule] = Field(default_factory=list)
+    ingress: list[NetworkRule] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _database_stays_closed(self) -> NetworkConfig:
+        if self.database is None:
+            return self
+        database = ipaddress.ip_network(self.database.cidr)
+        for index, rule in enumerate(self.egress):
+            network = ipaddress.ip_network(rule.cidr)
+            if _inside(network, database):
+                raise ValueError(
+                    f"network.egress[{index}].cidr: {rule.cidr} lies inside "
+                    f"network.database.cidr ({self.database.cidr}), the hub database, which "
+                    "user pods must never reach; remove the rule or narrow it"
+                )
+        return self
+
+
+def _inside(
+    inner: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    outer: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> bool:
+    if isinstance(inner, ipaddress.IPv4Network) and isinstance(outer, ipaddress.IPv4Network):
+        return inner.subnet_of(outer)
+    if isinstance(inner, ipaddress.IPv6Network) and isinstance(outer, ipaddress.IPv6Network):
+        return inner.subnet_of(outer)
+    return False
+
+
 class Integrations(_Model):
     mlflow: MlflowIntegration = Field(default_factory=MlflowIntegration)
     s3: S3Integration = Field(default_factory=S3Integration)
@@ -203,6 +287,7 @@ class PodlabConfig(_Model):
     storage: StorageConfig = Field(default_factory=StorageConfig)
     culling: CullingConfig = Field(default_factory=CullingConfig)
     integrations: Integrations = Field(default_factory=Integrations)
+    network: NetworkConfig = Field(default_factory=NetworkConfig)
 
     @model_validator(mode="after")
     def _profiles_consistent(self) -> PodlabConfig:
@@ -296,7 +381,7 @@ def _explain(err: ValidationError, data: Mapping[str, Any]) -> list[str]:
         if problem["type"] == "missing":
             lines.append(f"{path}: required field is missing")
             continue
-        if message.startswith("profiles[") or message.startswith("profiles:"):
+        if message.startswith(("profiles[", "profiles:", "network.")):
             lines.append(f"podlab.{message}")  # cross-profile checks name their own field
             continue
         value = problem.get("input")

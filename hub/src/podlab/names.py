@@ -11,11 +11,15 @@ from __future__ import annotations
 from kubespawner.slugs import safe_slug
 
 NAMESPACE_PREFIX = "podlab-"
+SLUG_MAX_LENGTH = 48
+"""KubeSpawner's `_slug_max_length` for `{username}` in templates (spawner.py, 7.x): a valid
+name longer than this, or any escaped name, is cut and hashed to fit, so `podlab-<slug>` stays
+within the 63 characters of a namespace name."""
 
 
 def safe_username(username: str) -> str:
-    """A DNS-1123 label (<= 32 chars when it had to be escaped) unique per username."""
-    return str(safe_slug(username))
+    """A DNS-1123 label (<= 48 chars) unique per username, as KubeSpawner's `{username}`."""
+    return str(safe_slug(username, max_length=SLUG_MAX_LENGTH))
 
 
 def namespace_for(username: str) -> str:

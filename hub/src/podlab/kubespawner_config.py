@@ -1,0 +1,293 @@
+"""KubeSpawner configured from the podlab config: profiles, namespaces, home volume, security.
+
+`configure_kubespawner(c, config)` is all `jupyterhub_config.py` calls. It sets KubeSpawner's
+own traitlets (so the KubeSpawner documentation stays true for podlab) and selects
+`PodlabKubeSpawner`, which adds three things KubeSpawner does not do:
+
+- strict profile choice: the options form and the REST API may only name a configured
+  profile; anything else fails the spawn before any object is created;
+- the ensure step (`pre_spawn_hook`): the user's namespace objects are server-side applied
+  before the pod, so quota, limits, RBAC and network policy exist when it starts;
+- the integration environment from `integration_env`, with the server's own hub token.
+
+Home volumes are never deleted: `delete_pvc` is False, so neither stopping, culling (which
+stops servers through the hub API), deleting the user, nor a hub upgrade removes a PVC; user
+namespaces are created by the hub, not by Helm, so `helm uninstall` does not touch them.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from kubespawner import KubeSpawner
+from tornado import web
+from traitlets import Any as AnyTrait
+from traitlets import Unicode, default
+
+from podlab.config import ConfigError, PodlabConfig, Profile
+from podlab.integrations import integration_env
+from podlab.k8s import SERVICE_ACCOUNT, namespace_objects
+from podlab.k8s.ensure import apply_objects
+from podlab.k8s.objects import MANAGED_BY, POD_SECURITY_LABELS, spark_on_kubernetes
+from podlab.names import NAMESPACE_PREFIX
+
+HOME = "/home/jovyan"
+"""The home directory in the podlab images (Jupyter docker-stacks layout): the PVC's mount."""
+UID = 1000
+GID = 100
+"""uid 1000 in group 100 (`users`), as in the docker-stacks images; also the fsGroup."""
+HOME_VOLUME = "home"
+PVC_NAME = "home"
+"""One home volume per user namespace; named servers of a user share it."""
+NAMESPACE_TEMPLATE = NAMESPACE_PREFIX + "{username}"
+FORM_IGNORED_FIELDS = frozenset({"_xsrf"})
+"""Fields JupyterHub's own spawn form adds; everything else in a form must be `profile`."""
+
+CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "runAsGroup": GID,
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+POD_SECURITY_CONTEXT: dict[str, Any] = {
+    "runAsNonRoot": True,
+    "runAsUser": UID,
+    "runAsGroup": GID,
+    "fsGroup": GID,
+    "fsGroupChangePolicy": "OnRootMismatch",
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+"""Pod Security `restricted`, stated explicitly rather than left to the image."""
+
+DOWNWARD_API_ENV: dict[str, Any] = {
+    "PODLAB_POD": {"valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+    # Spark's driver host in client mode: executors connect back to the pod's IP.
+    "POD_IP": {"valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+}
+
+
+class ProfileChoiceError(ValueError):
+    """A spawn request names no valid profile (unknown slug, extra or malformed fields)."""
+
+    @property
+    def jupyterhub_message(self) -> str:
+        """What JupyterHub shows the user (REST API error body, spawn page) instead of a 500."""
+        return str(self)
+
+
+class SpawnFormError(web.HTTPError):
+    """A refused spawn form: 400, and the form shown again with the message (not a 500)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, "%s", message)
+        self.jupyterhub_message = message
+
+
+# -- profiles ----------------------------------------------------------------------------------
+def profile_overrides(config: PodlabConfig, profile: Profile) -> dict[str, Any]:
+    """The KubeSpawner traits one profile sets. Memory is passed in bytes: JupyterHub's byte
+    traits read "G" as 2**30 and reject "Gi", while podlab quantities are Kubernetes ones."""
+    gpus: dict[str, str] = {}
+    if profile.gpu is not None and profile.gpu.count:
+        gpus[profile.gpu.resource] = str(profile.gpu.count)
+    return {
+        "image": config.image_for(profile),
+        "cpu_guarantee": profile.cpu.guarantee,
+        "cpu_limit": profile.cpu.limit,
+        "mem_guarantee": profile.memory.guarantee_bytes,
+        "mem_limit": profile.memory.limit_bytes,
+        "extra_resource_limits": gpus,
+        "extra_resource_guarantees": dict(gpus),
+        "node_selector": dict(profile.node_selector),
+        "tolerations": [t.to_k8s() for t in profile.tolerations],
+    }
+
+
+def profile_list(config: PodlabConfig) -> list[dict[str, Any]]:
+    """KubeSpawner's `profile_list`: the spawn form, and the overrides each profile applies."""
+    default_slug = config.default_profile.slug
+    return [
+        {
+            "slug": profile.slug,
+            "display_name": profile.display_name,
+            "description": profile.description,
+            "default": profile.slug == default_slug,
+            "kubespawner_override": profile_overrides(config, profile),
+        }
+        for profile in config.profiles
+    ]
+
+
+def choose_profile(config: PodlabConfig, user_options: Any) -> Profile:
+    """The profile a spawn request asks for: `{}` (the default) or exactly `{"profile": slug}`."""
+    if user_options is None or user_options == {}:
+        return config.default_profile
+    valid = ", ".join(p.slug for p in config.profiles)
+    if not isinstance(user_options, dict):
+        raise ProfileChoiceError(
+            f"spawn options must be an object like {{'profile': '<slug>'}}, got "
+            f"{type(user_options).__name__}; profiles: {valid}"
+        )
+    extra = sorted(str(k) for k in user_options if k != "profile")
+    if extra:
+        raise ProfileChoiceError(
+            f"unexpected spawn option(s) {', '.join(map(repr, extra))}: podlab accepts only "
+            f"'profile' (one of: {valid})"
+        )
+    slug = user_options.get("profile")
+    if not isinstance(slug, str) or not slug:
+        raise ProfileChoiceError(f"profile must be a profile slug (one of: {valid}), got {slug!r}")
+    try:
+        return config.profile(slug)
+    except ConfigError as err:
+        raise ProfileChoiceError(err.errors[0]) from None
+
+
+def options_from_form(formdata: dict[str, list[Any]]) -> dict[str, str]:
+    """The spawn form carries one `profile` field; a tampered form fails, it is not cleaned."""
+    extra = sorted(k for k in formdata if k != "profile" and k not in FORM_IGNORED_FIELDS)
+    if extra:
+        raise ProfileChoiceError(
+            f"unexpected field(s) in the spawn form: {', '.join(map(repr, extra))}; "
+            "choose a profile and submit the form again"
+        )
+    values = formdata.get("profile") or []
+    if len(values) > 1:
+        raise ProfileChoiceError("the spawn form must name exactly one profile")
+    return {"profile": str(values[0])} if values else {}
+
+
+# -- the spawner -------------------------------------------------------------------------------
+class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
+    """KubeSpawner with strict profile choice, the ensure step and the podlab environment."""
+
+    podlab_config = AnyTrait(
+        None, allow_none=True, config=True, help="The validated PodlabConfig (set by podlab)."
+    )
+    platform_namespace = Unicode(
+        config=True,
+        help="Namespace of the hub, proxy and MLflow (default: the hub's own namespace).",
+    )
+
+    @default("platform_namespace")
+    def _platform_namespace_default(self) -> str:
+        configured = self.config_model.network.platform_namespace
+        return configured or str(self._namespace_default())
+
+    @property
+    def config_model(self) -> PodlabConfig:
+        if not isinstance(self.podlab_config, PodlabConfig):
+            raise RuntimeError(
+                "PodlabKubeSpawner.podlab_config is not set: call "
+                "podlab.kubespawner_config.configure_kubespawner(c, config) in the hub config"
+            )
+        return self.podlab_config
+
+    @property
+    def profile(self) -> Profile:
+        return choose_profile(self.config_model, self.user_options)
+
+    def _options_from_form(self, formdata: dict[str, list[Any]]) -> dict[str, str]:
+        try:
+            options = options_from_form(formdata)
+            choose_profile(self.config_model, options)  # fail in the form, with the valid slugs
+        except ProfileChoiceError as err:
+            raise SpawnFormError(str(err)) from None
+        return options
+
+    async def load_user_options(self) -> None:
+        """Apply the chosen profile by assignment: KubeSpawner merges dict overrides into the
+        current values, so a GPU profile's node selector would survive a restart on CPU."""
+        profile = self.profile
+        for trait, value in profile_overrides(self.config_model, profile).items():
+            setattr(self, trait, copy.deepcopy(value))
+
+    def get_env(self) -> dict[str, Any]:
+        env: dict[str, Any] = super().get_env()
+        env.update(
+            integration_env(
+                self.config_model,
+                self.profile,
+                username=self.user.name,
+                namespace=self.namespace,
+                home=HOME,
+                api_token=self.api_token,
+                service_account=SERVICE_ACCOUNT,
+            )
+        )
+        return env
+
+    def namespace_manifests(self) -> list[dict[str, Any]]:
+        return namespace_objects(
+            self.config_model,
+            username=self.user.name,
+            namespace_name=self.namespace,
+            platform_namespace=self.platform_namespace,
+        )
+
+    async def ensure_namespace_objects(self) -> None:
+        """Validate the request, then server-side apply the namespace objects (the hook)."""
+        profile = self.profile  # ProfileChoiceError here: nothing has been created yet
+        self.log.info(
+            "Ensuring namespace %s for %s (profile %s)",
+            self.namespace,
+            self.user.name,
+            profile.slug,
+        )
+        applied = await apply_objects(
+            self.api.api_client,
+            self.namespace_manifests(),
+            request_timeout=self.k8s_api_request_timeout,
+        )
+        self.log.info("Applied %s", ", ".join(f"{a.kind} {a.name}" for a in applied))
+
+
+async def ensure_user_namespace(spawner: PodlabKubeSpawner) -> None:
+    """`pre_spawn_hook`: JupyterHub awaits it before `start()`, so a failure means no pod."""
+    await spawner.ensure_namespace_objects()
+
+
+# -- traitlets ---------------------------------------------------------------------------------
+def configure_kubespawner(c: Any, config: PodlabConfig) -> None:
+    """Set every KubeSpawner traitlet podlab decides on `c` (a traitlets Config)."""
+    spark_k8s = spark_on_kubernetes(config)
+    c.JupyterHub.spawner_class = PodlabKubeSpawner
+    ks = c.PodlabKubeSpawner
+    ks.podlab_config = config
+    if config.network.platform_namespace:
+        ks.platform_namespace = config.network.platform_namespace
+    ks.profile_list = profile_list(config)
+    ks.image = config.image_for(config.default_profile)
+    ks.slug_scheme = "safe"
+    ks.enable_user_namespaces = True
+    ks.user_namespace_template = NAMESPACE_TEMPLATE
+    ks.user_namespace_labels = {**MANAGED_BY, **POD_SECURITY_LABELS}
+    ks.pre_spawn_hook = ensure_user_namespace
+    # Home volume: created if missing, remembered across hub restarts, never deleted.
+    ks.storage_pvc_ensure = True
+    ks.pvc_name_template = PVC_NAME
+    ks.remember_pvc_name = True
+    ks.delete_pvc = False
+    ks.storage_capacity = config.storage.home_size
+    ks.storage_access_modes = ["ReadWriteOnce"]
+    if config.storage.storage_class:
+        ks.storage_class = config.storage.storage_class
+    ks.volumes = [{"name": HOME_VOLUME, "persistentVolumeClaim": {"claimName": "{pvc_name}"}}]
+    ks.volume_mounts = [{"name": HOME_VOLUME, "mountPath": HOME}]
+    ks.working_dir = HOME
+    # Pod Security `restricted`.
+    ks.uid = UID
+    ks.gid = GID
+    ks.fs_gid = GID
+    ks.privileged = False
+    ks.allow_privilege_escalation = False
+    ks.container_security_context = copy.deepcopy(CONTAINER_SECURITY_CONTEXT)
+    ks.pod_security_context = copy.deepcopy(POD_SECURITY_CONTEXT)
+    # Identity: the user's ServiceAccount; its token only where Spark must call the API.
+    ks.service_account = SERVICE_ACCOUNT
+    ks.automount_service_account_token = spark_k8s
+    ks.environment = copy.deepcopy(DOWNWARD_API_ENV)

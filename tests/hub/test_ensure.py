@@ -1,0 +1,312 @@
+"""The ensure step: server-side apply of the namespace objects, against a fake API server.
+
+Checks the wire format (PATCH, apply content type, fieldManager=podlab-hub, force=true), the
+exact paths in order, idempotency (a second run sends the same requests and changes nothing),
+and that a failure stops the spawn with an error naming the object — before any pod exists,
+also through a real JupyterHub running PodlabKubeSpawner.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import textwrap
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import requests
+from kubernetes_asyncio.client import ApiClient, Configuration
+
+from podlab.config import PodlabConfig
+from podlab.k8s import namespace_objects
+from podlab.k8s.ensure import Applied, EnsureError, api_path, apply_objects
+from podlab.kubespawner_config import (
+    PodlabKubeSpawner,
+    ProfileChoiceError,
+    configure_kubespawner,
+)
+from podlab.names import namespace_for
+from podlab.render import _DUMMY_KUBECONFIG, offline_kubeconfig
+from tests.hub.fake_kube_api import APPLY, FakeKubeAPI
+from tests.hub.k8s_helpers import config_data, make_config, write_yaml
+from tests.support.process import free_port
+
+NS = "podlab-alice"
+EXPECTED_PATHS = [
+    "/api/v1/namespaces/podlab-alice",
+    "/api/v1/namespaces/podlab-alice/serviceaccounts/podlab-user",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/podlab-alice/roles/podlab-user",
+    "/apis/rbac.authorization.k8s.io/v1/namespaces/podlab-alice/rolebindings/podlab-user",
+    "/api/v1/namespaces/podlab-alice/resourcequotas/podlab-quota",
+    "/api/v1/namespaces/podlab-alice/limitranges/podlab-limits",
+    "/apis/networking.k8s.io/v1/namespaces/podlab-alice/networkpolicies/podlab-user",
+]
+
+
+@pytest.fixture
+def kube_api():
+    api = FakeKubeAPI().start()
+    yield api
+    api.stop()
+
+
+def manifests(config: PodlabConfig | None = None) -> list[dict[str, Any]]:
+    return namespace_objects(
+        config or make_config(),
+        username="alice",
+        namespace_name=NS,
+        platform_namespace="podlab",
+    )
+
+
+def apply(url: str, objects: list[dict[str, Any]]) -> list[Applied]:
+    async def run() -> list[Applied]:
+        conf = Configuration(host=url)
+        conf.api_key = {"BearerToken": "test-token"}
+        conf.api_key_prefix = {"BearerToken": "Bearer"}
+        async with ApiClient(conf) as client:
+            return await apply_objects(client, objects, request_timeout=5)
+
+    return asyncio.run(run())
+
+
+def test_api_paths():
+    assert [api_path(m) for m in manifests()] == EXPECTED_PATHS
+    pvc = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "home", "namespace": NS},
+    }
+    assert api_path(pvc) == "/api/v1/namespaces/podlab-alice/persistentvolumeclaims/home"
+    with pytest.raises(ValueError, match="no REST path known for kind 'Secret'"):
+        api_path({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "x"}})
+
+
+def test_server_side_apply_wire_format(kube_api):
+    objects = manifests()
+    applied = apply(kube_api.url, objects)
+    assert [a.path for a in applied] == EXPECTED_PATHS
+    assert [r.path for r in kube_api.requests] == EXPECTED_PATHS
+    for request, manifest in zip(kube_api.requests, objects, strict=True):
+        assert request.method == "PATCH"
+        assert request.content_type == APPLY
+        assert request.query == {"fieldManager": ["podlab-hub"], "force": ["true"]}
+        assert request.authorization == "Bearer test-token"
+        assert request.body == manifest
+    stored = kube_api.objects[EXPECTED_PATHS[0]]["object"]
+    assert stored["metadata"]["managedFields"] == [{"manager": "podlab-hub", "operation": "Apply"}]
+
+
+def test_second_run_is_identical_and_changes_nothing(kube_api):
+    apply(kube_api.url, manifests())
+    first = [(r.method, r.path, r.query, r.content_type, r.body) for r in kube_api.requests]
+    versions = {p: o["object"]["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()}
+    kube_api.requests.clear()
+    apply(kube_api.url, manifests())
+    second = [(r.method, r.path, r.query, r.content_type, r.body) for r in kube_api.requests]
+    assert second == first
+    assert {p: o["object"]["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()} == (
+        versions
+    )
+
+
+def test_a_config_change_converges_in_place(kube_api):
+    apply(kube_api.url, manifests())
+    data = config_data()
+    data["profiles"][1]["cpu"]["limit"] = 16
+    apply(kube_api.url, manifests(make_config(profiles=data["profiles"])))
+    quota = kube_api.objects[EXPECTED_PATHS[4]]["object"]
+    assert quota["spec"]["hard"]["limits.cpu"] == "16"
+    assert quota["metadata"]["resourceVersion"] == "2"
+    namespace = kube_api.objects[EXPECTED_PATHS[0]]["object"]
+    assert namespace["metadata"]["resourceVersion"] == "1"  # unchanged object, untouched
+
+
+def test_failure_names_the_object_and_stops(kube_api):
+    kube_api.failures[EXPECTED_PATHS[3]] = (
+        403,
+        "Forbidden",
+        'rolebindings.rbac.authorization.k8s.io "podlab-user" is forbidden: user '
+        '"system:serviceaccount:podlab:hub" is attempting to grant RBAC permissions not '
+        "currently held",
+    )
+    with pytest.raises(EnsureError) as caught:
+        apply(kube_api.url, manifests())
+    assert str(caught.value) == (
+        "could not prepare the user namespace: applying RoleBinding podlab-alice/podlab-user "
+        'failed (HTTP 403 Forbidden: rolebindings.rbac.authorization.k8s.io "podlab-user" is '
+        'forbidden: user "system:serviceaccount:podlab:hub" is attempting to grant RBAC '
+        "permissions not currently held); no server was started. The hub's ServiceAccount "
+        "lacks permission: its ClusterRole must allow patch (server-side apply) on namespaces, "
+        "serviceaccounts, roles, rolebindings, resourcequotas, limitranges and networkpolicies."
+    )
+    assert caught.value.kind == "RoleBinding"
+    assert caught.value.path == EXPECTED_PATHS[3]
+    # Nothing after the failing object was attempted.
+    assert [r.path for r in kube_api.requests] == EXPECTED_PATHS[:4]
+
+
+def test_rejected_object_points_at_the_config(kube_api):
+    kube_api.failures[EXPECTED_PATHS[4]] = (
+        422,
+        "Invalid",
+        'ResourceQuota "podlab-quota" is invalid: spec.hard[requests.cpu]: Invalid value',
+    )
+    with pytest.raises(EnsureError, match=r"check the podlab config \(podlab validate\)"):
+        apply(kube_api.url, manifests())
+
+
+def test_unreachable_api_is_a_clear_error():
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(EnsureError) as caught:
+        apply(url, manifests())
+    message = str(caught.value)
+    assert message.startswith(
+        "could not prepare the user namespace: applying Namespace podlab-alice failed "
+        "(Kubernetes API unreachable: "
+    )
+    assert message.endswith(
+        "no server was started. Check that the hub can reach the Kubernetes API server, then "
+        "start again."
+    )
+
+
+# -- through the spawner -----------------------------------------------------------------------
+def run_pre_spawn(
+    api_url: str,
+    user_options: Any,
+    username: str = "alice",
+    config: PodlabConfig | None = None,
+) -> str:
+    """What JupyterHub does before `start()`: set user_options, run the pre_spawn_hook."""
+
+    async def run() -> str:
+        from traitlets.config import Config
+
+        c = Config()
+        configure_kubespawner(c, config or make_config())
+        c.PodlabKubeSpawner.k8s_api_host = api_url
+        user = SimpleNamespace(name=username, id=7, url=f"/user/{username}/")
+        hub = SimpleNamespace(public_host="", url="/hub/", base_url="/hub/", api_url="http://h/")
+        spawner = PodlabKubeSpawner(config=c, user=user, hub=hub)
+        spawner.user_options = user_options
+        await spawner.run_pre_spawn_hook()
+        return str(spawner.namespace)
+
+    with offline_kubeconfig():
+        return asyncio.run(run())
+
+
+def test_pre_spawn_hook_applies_the_users_namespace(kube_api):
+    namespace = run_pre_spawn(kube_api.url, {"profile": "gpu-1"}, username="Alice")
+    assert namespace == namespace_for("Alice")  # KubeSpawner's template, podlab's function
+    assert namespace.startswith("podlab-alice---")
+    assert [r.path.split("/")[-1] for r in kube_api.requests] == [
+        namespace,
+        "podlab-user",
+        "podlab-user",
+        "podlab-user",
+        "podlab-quota",
+        "podlab-limits",
+        "podlab-user",
+    ]
+    assert {r.query["fieldManager"][0] for r in kube_api.requests} == {"podlab-hub"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"profile": "huge"}, "unknown profile 'huge'; choose one of: cpu-small, gpu-1"),
+        (
+            {"profile": "gpu-1", "image": "evil/miner"},
+            "unexpected spawn option(s) 'image': podlab accepts only 'profile' (one of: "
+            "cpu-small, gpu-1)",
+        ),
+        (
+            {"profile": ["gpu-1"]},
+            "profile must be a profile slug (one of: cpu-small, gpu-1), got ['gpu-1']",
+        ),
+    ],
+)
+def test_bad_profile_choice_creates_nothing(kube_api, options, message):
+    with pytest.raises(ProfileChoiceError) as caught:
+        run_pre_spawn(kube_api.url, options)
+    assert str(caught.value) == message
+    assert kube_api.requests == []
+
+
+# -- through a real JupyterHub -----------------------------------------------------------------
+@pytest.fixture
+def kube_hub(make_jupyterhub, kube_api, tmp_path):
+    config_path = write_yaml(tmp_path / "podlab.yaml", {"podlab": config_data()})
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(_DUMMY_KUBECONFIG)
+    extra = f"""
+    from podlab.config import load_config
+    from podlab.kubespawner_config import configure_kubespawner
+    configure_kubespawner(c, load_config({str(config_path)!r}))
+    c.PodlabKubeSpawner.k8s_api_host = {kube_api.url!r}
+    c.PodlabKubeSpawner.events_enabled = False
+    """
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    hub = make_jupyterhub(
+        f"kube-{time.monotonic_ns()}", extra_config=textwrap.dedent(extra), env=env
+    )
+    yield hub
+    hub.stop()
+
+
+def _login(hub: Any, user: str) -> requests.Session:
+    session = requests.Session()
+    session.get(f"{hub.url}/hub/login", timeout=30)
+    reply = session.post(
+        f"{hub.url}/hub/login",
+        data={"username": user, "password": hub.password, "_xsrf": session.cookies["_xsrf"]},
+        timeout=30,
+    )
+    assert reply.ok, reply.text
+    return session
+
+
+def test_hub_refuses_bad_choices_and_failed_ensure_without_a_pod(kube_hub, kube_api):
+    # The spawn form: KubeSpawner's profile list, from the podlab profiles.
+    session = _login(kube_hub, "alice")
+    form = session.get(f"{kube_hub.url}/hub/spawn", timeout=30)
+    assert form.status_code == 200
+    assert "One GPU" in form.text
+    assert "2 CPU, 8 GiB" in form.text
+    xsrf = session.cookies["_xsrf"]
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"profile": "gpu-9"}, "unknown profile &#39;gpu-9&#39;; choose one of: cpu-small, gpu-1"),
+        (
+            {"profile": "gpu-1", "profile-option-gpu-1--image": "evil/miner"},
+            "unexpected field(s) in the spawn form: &#39;profile-option-gpu-1--image&#39;",
+        ),
+        ({"profile": ["cpu-small", "gpu-1"]}, "the spawn form must name exactly one profile"),
+    ]
+    for data, message in cases:
+        reply = session.post(f"{kube_hub.url}/hub/spawn", data={**data, "_xsrf": xsrf}, timeout=30)
+        assert reply.status_code == 400, reply.text
+        assert message in reply.text
+    assert kube_api.changes() == []
+
+    # The REST API: same strictness, and the message in the error body.
+    status, body = kube_hub.api("POST", "/users/alice/server", body={"profile": "huge"})
+    assert status >= 400
+    assert "unknown profile 'huge'; choose one of: cpu-small, gpu-1" in str(body)
+    assert kube_api.changes() == []  # nothing created, not even the namespace
+
+    # A failing object stops the spawn: no PVC, no pod, and the user sees which object.
+    kube_api.failures[
+        "/apis/networking.k8s.io/v1/namespaces/podlab-alice/networkpolicies/podlab-user"
+    ] = (403, "Forbidden", "networkpolicies.networking.k8s.io is forbidden")
+    status, body = kube_hub.api("POST", "/users/alice/server", body={"profile": "gpu-1"})
+    assert status >= 400
+    assert "applying NetworkPolicy podlab-alice/podlab-user failed (HTTP 403 Forbidden" in str(body)
+    changes = kube_api.changes()
+    assert [r.method for r in changes] == ["PATCH"] * 7  # no pod, no PVC requests
+    assert [r.path for r in changes][-1].endswith("/networkpolicies/podlab-user")
+    _, user = kube_hub.api("GET", "/users/alice")
+    assert user["servers"] == {}
