@@ -90,6 +90,7 @@ def integration_env(
     if integ.git.enabled:
         domain = integ.git.email_domain or "users.noreply.podlab"
         env["PODLAB_GIT_NAME"] = username
-        env["PODLAB_GIT_EMAIL"] = f"{username}@{domain}"
+        # SSO usernames are often e-mail addresses already: use them as they are.
+        env["PODLAB_GIT_EMAIL"] = username if "@" in username else f"{username}@{domain}"
     env["PODLAB_ENVLOGGER"] = "on" if integ.envlogger.enabled else "off"
     return env
