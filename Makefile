@@ -15,7 +15,7 @@ AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
 LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench
 TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests $(if $(wildcard bench/*/*.py),bench)
 
-.PHONY: help setup test lint typecheck bench lock up down status clean $(addprefix test-,$(AREAS))
+.PHONY: help setup test lint typecheck bench lock chart-docs up down status clean $(addprefix test-,$(AREAS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -41,6 +41,9 @@ bench: setup ## run every benchmark in bench/ (prints tables, writes bench/resul
 	@set -e; found=0; for b in bench/*/run.py; do \
 	  [ -e "$$b" ] || continue; found=1; echo "==> $$b"; $(PY) "$$b"; done; \
 	  [ $$found -eq 1 ] || { echo "no benchmarks in bench/*/run.py yet" >&2; exit 1; }
+
+chart-docs: ## regenerate charts/podlab/values.schema.json and the values reference in docs/
+	$(PY) -m podlab.chart_schema
 
 lock: ## re-resolve requirements-dev.in / requirements-tools.in into the .lock files
 	@bash .ci/lock.sh

@@ -1,0 +1,1 @@
+"""Tests of the Helm chart charts/podlab: lint, render, schema, security, RBAC, checkov."""

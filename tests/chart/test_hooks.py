@@ -1,0 +1,113 @@
+"""The MLflow migration Job runs before the new server version, and only needs what exists.
+
+Helm creates hook objects before the release's own objects. A pre-install hook that mounted
+a Secret or used a ServiceAccount rendered by the release would wait forever on first
+install; so the Job may only reference objects that are hooks of an earlier weight or that
+exist outside the release (the database Secret terraform created).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.chart.helm import EXAMPLES, by_component, is_hook, label, render_example
+
+
+def _annotations(obj: dict[str, Any]) -> dict[str, str]:
+    return dict(obj["metadata"].get("annotations", {}))
+
+
+def _references(spec: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of every object a pod spec needs to start."""
+    refs: set[tuple[str, str]] = set()
+    if spec.get("serviceAccountName"):
+        refs.add(("ServiceAccount", spec["serviceAccountName"]))
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            refs.add(("Secret", volume["secret"]["secretName"]))
+        if "configMap" in volume:
+            refs.add(("ConfigMap", volume["configMap"]["name"]))
+        if "persistentVolumeClaim" in volume:
+            refs.add(("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"]))
+    for container in spec.get("initContainers", []) + spec["containers"]:
+        for item in container.get("env", []):
+            source = item.get("valueFrom", {})
+            if "secretKeyRef" in source:
+                refs.add(("Secret", source["secretKeyRef"]["name"]))
+            if "configMapKeyRef" in source:
+                refs.add(("ConfigMap", source["configMapKeyRef"]["name"]))
+        for source in container.get("envFrom", []):
+            if "secretRef" in source:
+                refs.add(("Secret", source["secretRef"]["name"]))
+            if "configMapRef" in source:
+                refs.add(("ConfigMap", source["configMapRef"]["name"]))
+    return refs
+
+
+@pytest.mark.parametrize("name", ["production-eks", "gpu-heavy"])
+def test_migration_runs_before_install_and_upgrade(name):
+    job = by_component(render_example(name), "Job", "mlflow-migrate")
+    annotations = _annotations(job)
+    assert annotations["helm.sh/hook"] == "pre-install,pre-upgrade"
+    assert job["spec"]["template"]["spec"]["containers"][0]["command"] == [
+        "podlab-mlflow",
+        "migrate",
+    ]
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert job["spec"]["backoffLimit"] >= 1
+    assert job["spec"]["activeDeadlineSeconds"] > 0
+
+
+def test_migration_waits_for_the_bundled_database_on_first_install():
+    """The bundled database is part of the release: on install the Job runs after it."""
+    job = by_component(render_example("minimal"), "Job", "mlflow-migrate")
+    assert _annotations(job)["helm.sh/hook"] == "post-install,pre-upgrade"
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_hook_deletion_policy(name):
+    """A new run replaces the previous Job; a succeeded Job is removed; a failed one stays
+    (with its pod and logs) until the next attempt, for `kubectl logs job/...`."""
+    for obj in render_example(name):
+        if not is_hook(obj):
+            continue
+        policy = set(_annotations(obj)["helm.sh/hook-delete-policy"].split(","))
+        assert "before-hook-creation" in policy, label(obj)
+        assert "hook-failed" not in policy, label(obj)
+        if obj["kind"] in ("Job", "Pod"):
+            assert "hook-succeeded" in policy, label(obj)
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_hook_dependencies_exist_before_the_hook(name):
+    objects = render_example(name)
+    release = {(o["kind"], o["metadata"]["name"]): o for o in objects}
+    for obj in objects:
+        if not is_hook(obj) or obj["kind"] != "Job":
+            continue
+        phases = set(_annotations(obj)["helm.sh/hook"].split(","))
+        weight = int(_annotations(obj).get("helm.sh/hook-weight", "0"))
+        for ref in _references(obj["spec"]["template"]["spec"]):
+            dependency = release.get(ref)
+            if dependency is None:
+                continue  # outside the release (e.g. terraform's database Secret)
+            if is_hook(dependency):
+                assert int(_annotations(dependency).get("helm.sh/hook-weight", "0")) < weight
+                continue
+            assert "pre-install" not in phases, (
+                f"{label(obj)} runs before install but needs {ref}, which the release "
+                "creates only after its pre-install hooks"
+            )
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_only_migration_and_tests_are_hooks(name):
+    """Everything else is a release object: deleted with the release, diffed on upgrade."""
+    hooks = {
+        (o["kind"], o["metadata"]["labels"]["app.kubernetes.io/component"])
+        for o in render_example(name)
+        if is_hook(o)
+    }
+    assert hooks <= {("Job", "mlflow-migrate"), ("Pod", "test")}

@@ -1,0 +1,176 @@
+"""What the chart hands the hub and MLflow is what their own code accepts.
+
+- the hub ConfigMap's podlab.yaml passes `podlab validate` (the hub's init container runs the
+  same command);
+- the hub's real jupyterhub_config.py, loaded the way the pod loads it (PODLAB_CONFIG, the
+  chart's snippet in PODLAB_HUB_CONFIG_DIR, the Deployment's command line), yields the
+  authenticator, the proxy/database settings, and both services (culler and MLflow);
+- the MLflow container's environment passes podlab_mlflow's settings check.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.chart.helm import EXAMPLES, by_component, render_example
+from tests.support.paths import REPO_ROOT
+
+HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
+
+
+def _container(obj: dict[str, Any], name: str) -> dict[str, Any]:
+    spec = obj["spec"]["template"]["spec"]
+    return next(c for c in spec["containers"] + spec.get("initContainers", []) if c["name"] == name)
+
+
+def _env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's environment as the pod sees it; Secret refs get a stand-in of the
+    generated length (the admin password must be 32+ characters), field refs a name."""
+    env = {}
+    for item in container.get("env", []):
+        if "value" in item:
+            env[item["name"]] = str(item["value"])
+        elif "secretKeyRef" in item.get("valueFrom", {}):
+            key = item["valueFrom"]["secretKeyRef"]["key"]
+            env[item["name"]] = "a" * 64 if key == "admin-password" else "secret-value"
+        else:
+            env[item["name"]] = "podlab"
+    return env
+
+
+def _mount_hub_config(objects: list[dict[str, Any]], root: Path) -> Path:
+    """Write the hub ConfigMap where the Deployment mounts it (items and paths honoured)."""
+    deployment = by_component(objects, "Deployment", "hub")
+    configmap = by_component(objects, "ConfigMap", "hub")
+    volume = next(v for v in deployment["spec"]["template"]["spec"]["volumes"] if "configMap" in v)
+    mount = next(
+        m for m in _container(deployment, "hub")["volumeMounts"] if m["name"] == volume["name"]
+    )
+    target = Path(root, str(mount["mountPath"]).lstrip("/"))
+    for item in volume["configMap"]["items"]:
+        path = target / item["path"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(configmap["data"][item["key"]])
+    return target
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_hub_configmap_passes_podlab_validate(name, tmp_path):
+    objects = render_example(name)
+    deployment = by_component(objects, "Deployment", "hub")
+    check = _container(deployment, "validate-config")
+    assert check["command"][:2] == ["podlab", "validate"]
+    etc = _mount_hub_config(objects, tmp_path)
+    path = tmp_path / check["command"][2].lstrip("/")
+    assert path.is_relative_to(etc), "the init container checks the mounted file"
+    assert path.exists()
+    result = subprocess.run(
+        [
+            sys.executable,
+            *("-c", "import sys; from podlab.cli import main; sys.exit(main())"),
+            *("validate", str(path)),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _load_hub(objects: list[dict[str, Any]], root: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from jupyterhub.app import JupyterHub
+
+    _mount_hub_config(objects, root)
+    hub = _container(by_component(objects, "Deployment", "hub"), "hub")
+    env = _env(hub)
+    for key in ("PODLAB_CONFIG", "PODLAB_HUB_CONFIG_DIR"):
+        env[key] = str(root / env[key].lstrip("/"))
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    # The image's config file is hub/jupyterhub_config.py; everything else is the pod's.
+    args = [a for a in hub["args"] if not a.startswith("--config=")]
+    # Kubernetes expands $(VAR) in args from the container's environment.
+    for key, value in env.items():
+        args = [a.replace(f"$({key})", value) for a in args]
+    app = JupyterHub()
+    app.parse_command_line([f"--config={HUB_CONFIG}", *args])
+    app.load_config_file(app.config_file)
+    return app
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_hub_starts_from_the_rendered_config(name, tmp_path, monkeypatch):
+    from jupyterhub.app import JupyterHub
+    from jupyterhub.services.service import Service
+
+    objects = render_example(name)
+    app = _load_hub(objects, tmp_path, monkeypatch)
+    config = app.config
+    hub = JupyterHub(config=config)
+    assert hub.db_url.startswith("postgresql+psycopg2://")
+    assert ":" not in hub.db_url.split("//", 1)[1].split("@", 1)[0], "no password in the URL"
+    assert hub.cleanup_servers is False, "a hub restart must not stop user servers"
+    assert config.ConfigurableHTTPProxy.should_start is False
+    assert config.ConfigurableHTTPProxy.api_url.endswith(".svc:8001")
+    services = {s["name"]: s for s in hub.services}
+    assert "idle-culler" in services, "the culler is a hub-managed service"
+    assert services["mlflow"]["url"].endswith(".svc:5000")
+    assert services["mlflow"]["api_token"] == "secret-value"
+    inputs = set(Service.class_traits(input=True))
+    for service in services.values():
+        assert set(service) <= inputs, f"unknown service keys: {set(service) - inputs}"
+    # The authenticator the values select, configured without errors.
+    authenticator_class = hub.authenticator_class
+    authenticator = authenticator_class(config=config)
+    values_auth = "dummy" if "SharedPassword" in authenticator_class.__name__ else "oidc"
+    if values_auth == "oidc":
+        assert authenticator.authorize_url.startswith("https://")
+        assert authenticator.client_secret == "secret-value"
+    else:
+        assert authenticator.user_password == "secret-value"
+
+
+def test_oidc_groups_are_wired_to_jupyterhub_groups(tmp_path, monkeypatch):
+    app = _load_hub(render_example("production-eks"), tmp_path, monkeypatch)
+    from oauthenticator.generic import GenericOAuthenticator  # type: ignore[import-untyped]
+
+    authenticator = GenericOAuthenticator(config=app.config)
+    assert authenticator.allowed_groups == {"ml-engineers"}
+    assert authenticator.admin_groups == {"ml-platform"}
+    assert authenticator.manage_groups is True
+    assert authenticator.username_claim == "preferred_username"
+    assert authenticator.scope == ["openid", "profile", "email"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_mlflow_environment_passes_the_server_settings_check(name):
+    from podlab_mlflow.settings import load_settings
+
+    objects = render_example(name)
+    mlflow = by_component(objects, "Deployment", "mlflow")
+    env = _env(_container(mlflow, "mlflow"))
+    settings = load_settings(env)
+    service = by_component(objects, "Service", "mlflow")["metadata"]["name"]
+    assert service in settings.allowed_hosts
+    assert settings.database_url.startswith("postgresql+psycopg2://")
+    assert settings.artifacts_destination.startswith("s3://")
+    assert settings.service_prefix == "/services/mlflow/"
+    migrate = by_component(objects, "Job", "mlflow-migrate")
+    job_env = _env(migrate["spec"]["template"]["spec"]["containers"][0])
+    assert job_env["PODLAB_MLFLOW_DATABASE_URL"] == env["PODLAB_MLFLOW_DATABASE_URL"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_user_servers_get_the_in_cluster_mlflow_url(name, tmp_path):
+    from podlab.config import load_config
+
+    objects = render_example(name)
+    etc = _mount_hub_config(objects, tmp_path)
+    config = load_config(etc / "podlab.yaml")
+    service = by_component(objects, "Service", "mlflow")["metadata"]["name"]
+    assert config.integrations.mlflow.url == f"http://{service}.podlab.svc:5000"
