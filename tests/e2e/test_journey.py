@@ -39,11 +39,11 @@ for _ in range(100):
     loss = ((model(x) - y) ** 2).mean()
     loss.backward()
     opt.step()
-print("TRAINED", round(float(loss), 4))""",
+print("TRAINED", round(loss.item(), 4))""",
     """\
 import os, mlflow, mlflow.pytorch
 with mlflow.start_run() as run:
-    mlflow.log_metric("loss", float(loss))
+    mlflow.log_metric("loss", loss.item())
     mlflow.pytorch.log_model(model, name="model", registered_model_name="MODEL",
                              serialization_format="pickle", pip_requirements=["torch"])
 print("RUN", run.info.run_id)""".replace("MODEL", MODEL),
@@ -61,8 +61,8 @@ def shot(page: Any, shots: Path, name: str) -> None:
 
 def dismiss_news(page: Any) -> None:
     """JupyterLab asks once whether to fetch Jupyter news; say no so it hides nothing."""
-    button = page.locator(".jp-Notification-Toast button:has-text('No')")
-    if button.count():
+    button = page.get_by_role("button", name="No", exact=True)
+    if button.count() and button.first.is_visible():
         button.first.click()
 
 
@@ -144,6 +144,7 @@ def test_2_notebook_trains_logs_registers_and_loads_a_model(platform, browser, s
     run_line = next(line for line in outputs.splitlines() if line.startswith("RUN "))
     state["run_id"] = run_line.split()[1]
     page.keyboard.press("Control+s")
+    dismiss_news(page)
     shot(page, shots, "2-notebook")
 
 
