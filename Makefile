@@ -15,7 +15,7 @@ AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
 LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench
 TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests $(if $(wildcard bench/*/*.py),bench)
 
-.PHONY: help setup test lint typecheck bench lock chart-docs up down status clean $(addprefix test-,$(AREAS))
+.PHONY: help setup test lint typecheck bench lock image-locks images chart-docs up down status clean $(addprefix test-,$(AREAS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -45,8 +45,15 @@ bench: setup ## run every benchmark in bench/ (prints tables, writes bench/resul
 chart-docs: ## regenerate charts/podlab/values.schema.json and the values reference in docs/
 	$(PY) -m podlab.chart_schema
 
-lock: ## re-resolve requirements-dev.in / requirements-tools.in into the .lock files
+lock: ## re-resolve requirements-*.in into the .lock files, then the image locks that follow them
 	@bash .ci/lock.sh
+	@bash images/lock.sh
+
+image-locks: ## re-resolve the image lock files (images/*/requirements.in, mlflow-server/), hashes included
+	@bash images/lock.sh
+
+images: ## build the container images (needs Docker + buildx); PUSH=1 REGISTRY=<registry> pushes
+	@bash images/build.sh $(if $(PUSH),--push) $(if $(REGISTRY),--registry $(REGISTRY))
 
 up: setup ## run the whole platform locally (podlab.yaml, data in .podlab/)
 	$(PY) -m podlab.localstack up
