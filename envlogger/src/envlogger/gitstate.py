@@ -1,0 +1,569 @@
+"""The git state of the repository a run was launched from, read fresh on every call.
+
+MLflow caches the commit per process and never looks at the working tree, so a run made after
+`git commit` in a long-lived notebook carries a stale sha, and a run made from an edited tree
+claims a commit that never produced it. Here one `git status --porcelain=v2` answers commit,
+branch, ahead count, changed, staged and untracked paths and submodule states in a single
+process; the diff is only computed when the tree is dirty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from envlogger.gitrun import GitUnavailable, PendingGit, find_git, git_env, run_git
+
+EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
+# Untracked files up to this size, without NUL bytes in their first 8000 bytes (git's own
+# binary test), are embedded in git.diff; everything else is listed by name, size and sha256.
+UNTRACKED_TEXT_MAX_BYTES = 1024 * 1024
+UNTRACKED_TEXT_TOTAL_MAX_BYTES = 16 * 1024 * 1024
+_BINARY_SNIFF_BYTES = 8000
+
+
+def display_path(raw: bytes) -> str:
+    """A JSON-safe name: UTF-8 as is, other bytes as `\\xNN` escapes."""
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def strip_credentials(url: str) -> str:
+    """Remove `user:password@` from URL-style remotes (scp-style `git@host:` is kept)."""
+    if "://" not in url:
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return re.sub(r"//[^/@]*@", "//", url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+
+
+@dataclass(frozen=True)
+class Submodule:
+    path: str
+    commit: str | None
+    recorded_commit: str | None
+    dirty: bool
+    initialized: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "commit": self.commit,
+            "recorded_commit": self.recorded_commit,
+            "dirty": self.dirty,
+            "initialized": self.initialized,
+        }
+
+
+@dataclass(frozen=True)
+class BinaryFile:
+    """A changed or untracked file that git.diff lists instead of embedding."""
+
+    path: str
+    size: int
+    sha256: str
+    status: str  # "untracked" or "modified"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "status": self.status}
+
+
+@dataclass(frozen=True)
+class GitState:
+    commit: str | None = None
+    dirty: bool | None = None
+    branch: str | None = None
+    detached: bool = False
+    remote: str | None = None
+    remote_name: str | None = None
+    root: str | None = None
+    untracked: tuple[str, ...] = ()
+    changed: tuple[str, ...] = ()
+    staged: tuple[str, ...] = ()
+    unpushed_commits: int | None = None
+    submodules: tuple[Submodule, ...] = ()
+    binary_files: tuple[BinaryFile, ...] = ()
+    diff_bytes: bytes = b""
+    unavailable_reason: str | None = None
+    unavailable_detail: str | None = None
+    errors: tuple[str, ...] = field(default=())
+
+    @property
+    def available(self) -> bool:
+        return self.unavailable_reason is None
+
+    @property
+    def diff(self) -> str:
+        return self.diff_bytes.decode("utf-8", "replace")
+
+    def to_dict(self, include_diff: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "commit": self.commit,
+            "dirty": self.dirty,
+            "branch": self.branch,
+            "detached": self.detached,
+            "remote": self.remote,
+            "remote_name": self.remote_name,
+            "root": self.root,
+            "untracked": list(self.untracked),
+            "changed": list(self.changed),
+            "staged": list(self.staged),
+            "unpushed_commits": self.unpushed_commits,
+            "submodules": [s.to_dict() for s in self.submodules],
+            "binary_files": [b.to_dict() for b in self.binary_files],
+            "unavailable_reason": self.unavailable_reason,
+            "unavailable_detail": self.unavailable_detail,
+        }
+        if include_diff:
+            data["diff"] = self.diff
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GitState:
+        return cls(
+            commit=data.get("commit"),
+            dirty=data.get("dirty"),
+            branch=data.get("branch"),
+            detached=bool(data.get("detached", False)),
+            remote=data.get("remote"),
+            remote_name=data.get("remote_name"),
+            root=data.get("root"),
+            untracked=tuple(data.get("untracked", ())),
+            changed=tuple(data.get("changed", ())),
+            staged=tuple(data.get("staged", ())),
+            unpushed_commits=data.get("unpushed_commits"),
+            submodules=tuple(
+                Submodule(
+                    path=s["path"],
+                    commit=s.get("commit"),
+                    recorded_commit=s.get("recorded_commit"),
+                    dirty=bool(s.get("dirty")),
+                    initialized=bool(s.get("initialized", True)),
+                )
+                for s in data.get("submodules", ())
+            ),
+            binary_files=tuple(
+                BinaryFile(b["path"], int(b["size"]), b["sha256"], b.get("status", "untracked"))
+                for b in data.get("binary_files", ())
+            ),
+            diff_bytes=str(data.get("diff", "")).encode("utf-8"),
+            unavailable_reason=data.get("unavailable_reason"),
+            unavailable_detail=data.get("unavailable_detail"),
+        )
+
+
+def unavailable(reason: str, detail: str) -> GitState:
+    return GitState(unavailable_reason=reason, unavailable_detail=detail)
+
+
+@dataclass
+class _Status:
+    commit: str | None = None
+    branch: str | None = None
+    detached: bool = False
+    upstream: str | None = None
+    ahead: int | None = None
+    changed: list[bytes] = field(default_factory=list)
+    staged: list[bytes] = field(default_factory=list)
+    untracked: list[bytes] = field(default_factory=list)
+    dirty_submodules: set[bytes] = field(default_factory=set)
+
+
+def _parse_status(out: bytes) -> _Status:
+    st = _Status()
+    records = out.split(b"\0")
+    i = 0
+    while i < len(records):
+        rec = records[i]
+        i += 1
+        if not rec:
+            continue
+        kind = rec[:1]
+        if kind == b"#":
+            text = rec.decode("utf-8", "surrogateescape")
+            if text.startswith("# branch.oid "):
+                oid = text[len("# branch.oid ") :]
+                st.commit = None if oid == "(initial)" else oid
+            elif text.startswith("# branch.head "):
+                head = text[len("# branch.head ") :]
+                if head == "(detached)":
+                    st.detached = True
+                else:
+                    st.branch = head
+            elif text.startswith("# branch.upstream "):
+                st.upstream = text[len("# branch.upstream ") :]
+            elif text.startswith("# branch.ab "):
+                ahead = text.split()[2]
+                st.ahead = int(ahead.lstrip("+"))
+        elif kind in (b"1", b"2", b"u"):
+            nfields = {b"1": 9, b"2": 10, b"u": 11}[kind]
+            parts = rec.split(b" ", nfields - 1)
+            xy, sub, path = parts[1], parts[2], parts[-1]
+            if kind == b"2":
+                i += 1  # the original path of a rename follows as its own record
+            if xy[:1] != b".":
+                st.staged.append(path)
+            if xy[1:2] != b"." or kind == b"u":
+                st.changed.append(path)
+            if sub.startswith(b"S") and sub != b"S...":
+                st.dirty_submodules.add(path)
+        elif kind == b"?":
+            st.untracked.append(rec[2:])
+    return st
+
+
+# relativePaths=false: paths relative to the root whatever the starting folder is.
+STATUS_ARGS = ["-c", "status.relativePaths=false", "status", "--porcelain=v2", "--branch"]
+STATUS_ARGS += ["--no-renames", "-z"]
+REMOTES_ARGS = ["config", "-z", "--get-regexp", r"^remote\..*\.url$"]
+
+
+def _parse_remotes(out: bytes) -> dict[str, str]:
+    remotes: dict[str, str] = {}
+    for rec in out.split(b"\0"):
+        if not rec:
+            continue
+        key, _, value = rec.decode("utf-8", "replace").partition("\n")
+        name = key[len("remote.") : -len(".url")]
+        remotes.setdefault(name, value)
+    return remotes
+
+
+_SECTION = re.compile(r'^\s*\[\s*([A-Za-z0-9.-]+)(?:\s+"((?:[^"\\]|\\.)*)")?\s*\]\s*(.*)$')
+_URL_KEY = re.compile(r"^\s*url\s*=\s*(.*?)\s*$", re.IGNORECASE)
+
+
+def find_root(start: Path) -> Path | None:
+    """The nearest folder holding `.git` (a folder, or a file for worktrees/submodules)."""
+    for folder in (start, *start.parents):
+        if os.path.lexists(os.path.join(folder, ".git")):
+            return folder
+    return None
+
+
+def read_remotes(root: Path) -> dict[str, str] | None:
+    """Remote URLs read from the repository's config file, or None to ask git instead.
+
+    Saves a `git config` process per capture; anything unusual (includes, unreadable files,
+    odd gitdir links) falls back to git itself.
+    """
+    try:
+        dotgit = root / ".git"
+        if dotgit.is_dir():
+            gitdir = dotgit
+        else:
+            text = dotgit.read_text(encoding="utf-8")
+            if not text.startswith("gitdir:"):
+                return None
+            gitdir = Path(text[len("gitdir:") :].strip())
+            gitdir = gitdir if gitdir.is_absolute() else root / gitdir
+        common = gitdir / "commondir"
+        if common.exists():
+            gitdir = gitdir / common.read_text(encoding="utf-8").strip()
+        lines = (gitdir / "config").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    remotes: dict[str, str] = {}
+    section: tuple[str, str | None] | None = None
+    for line in lines:
+        match = _SECTION.match(line)
+        if match:
+            section = (match.group(1).lower(), match.group(2))
+            if section[0] in ("include", "includeif"):
+                return None
+            line = match.group(3)
+            if not line:
+                continue
+        if section is None or section[0] != "remote" or section[1] is None:
+            continue
+        url = _URL_KEY.match(line.split(" #", 1)[0].split(" ;", 1)[0])
+        if url:
+            value = url.group(1)
+            if len(value) >= 2 and value[0] == value[-1] == '"':
+                value = value[1:-1]
+            remotes.setdefault(section[1], value)
+    return remotes
+
+
+def _pick_remote(remotes: dict[str, str], upstream: str | None) -> str | None:
+    if upstream:
+        # The longest remote name that prefixes "<remote>/<branch>" (remote names may hold "/").
+        for name in sorted(remotes, key=len, reverse=True):
+            if upstream.startswith(name + "/"):
+                return name
+    if "origin" in remotes:
+        return "origin"
+    return next(iter(sorted(remotes)), None)
+
+
+def _submodules(
+    git: str, root: Path, env: dict[str, str], dirty_paths: set[bytes]
+) -> tuple[Submodule, ...]:
+    if not (root / ".gitmodules").exists():
+        return ()
+    out = run_git(git, root, ["ls-files", "--stage", "-z"], env=env).stdout
+    subs: list[Submodule] = []
+    for rec in out.split(b"\0"):
+        if not rec.startswith(b"160000 "):
+            continue
+        meta, _, raw_path = rec.partition(b"\t")
+        recorded = meta.split(b" ")[1].decode()
+        sub_dir = root / os.fsdecode(raw_path)
+        commit: str | None = None
+        initialized = (sub_dir / ".git").exists()
+        if initialized:
+            head = run_git(git, sub_dir, ["rev-parse", "HEAD"], env=env, check=False)
+            commit = head.stdout.decode().strip() or None if head.returncode == 0 else None
+        subs.append(
+            Submodule(
+                path=display_path(raw_path),
+                commit=commit,
+                recorded_commit=recorded,
+                dirty=raw_path in dirty_paths or (commit is not None and commit != recorded),
+                initialized=initialized,
+            )
+        )
+    return tuple(subs)
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_QUOTE_MAP = {0x07: b"\\a", 0x08: b"\\b", 0x09: b"\\t", 0x0A: b"\\n", 0x0B: b"\\v",
+              0x0C: b"\\f", 0x0D: b"\\r", 0x22: b'\\"', 0x5C: b"\\\\"}  # fmt: skip
+
+
+def quote_git_path(prefix: bytes, raw: bytes) -> bytes:
+    """Quote `prefix + raw` the way git does in patch headers (C-style, octal for non-ASCII)."""
+    full = prefix + raw
+    if all(0x20 <= b < 0x7F and b not in (0x22, 0x5C) for b in full):
+        return full
+    out = bytearray(b'"')
+    for b in full:
+        if b in _QUOTE_MAP:
+            out += _QUOTE_MAP[b]
+        elif b < 0x20 or b >= 0x7F:
+            out += b"\\%03o" % b
+        else:
+            out.append(b)
+    out += b'"'
+    return bytes(out)
+
+
+def new_file_patch(raw_path: bytes, content: bytes, mode: str) -> bytes:
+    """A git-apply-able patch that creates `raw_path` with `content`."""
+    a, b = quote_git_path(b"a/", raw_path), quote_git_path(b"b/", raw_path)
+    head = b"diff --git " + a + b" " + b + b"\nnew file mode " + mode.encode() + b"\n"
+    if not content:
+        return head
+    lines = content.splitlines(keepends=True)
+    body = bytearray(head)
+    body += b"--- /dev/null\n+++ " + b + b"\n"
+    body += b"@@ -0,0 +1%s @@\n" % (b"" if len(lines) == 1 else b",%d" % len(lines))
+    for line in lines:
+        body += b"+" + line
+    if not content.endswith(b"\n"):
+        body += b"\n\\ No newline at end of file\n"
+    return bytes(body)
+
+
+def _untracked_patch(root: Path, untracked: list[bytes]) -> tuple[list[bytes], list[BinaryFile]]:
+    patches: list[bytes] = []
+    binaries: list[BinaryFile] = []
+    budget = UNTRACKED_TEXT_TOTAL_MAX_BYTES
+    for raw in untracked:
+        path = root / os.fsdecode(raw)
+        try:
+            st = os.lstat(path)
+            if stat.S_ISLNK(st.st_mode):
+                patches.append(new_file_patch(raw, os.fsencode(os.readlink(path)), "120000"))
+                continue
+            mode = "100755" if st.st_mode & stat.S_IXUSR else "100644"
+            if st.st_size <= UNTRACKED_TEXT_MAX_BYTES and st.st_size <= budget:
+                with open(path, "rb") as fh:
+                    content = fh.read()
+                if b"\0" not in content[:_BINARY_SNIFF_BYTES]:
+                    budget -= len(content)
+                    patches.append(new_file_patch(raw, content, mode))
+                    continue
+            binaries.append(
+                BinaryFile(display_path(raw), st.st_size, _sha256_file(path), "untracked")
+            )
+        except OSError:
+            continue  # deleted between `git status` and now: nothing to record
+    return patches, binaries
+
+
+_BINARY_LINE = re.compile(rb"^Binary files .* differ$", re.MULTILINE)
+
+
+def _tracked_patch(
+    git: str, root: Path, env: dict[str, str], base: str
+) -> tuple[bytes, list[BinaryFile]]:
+    out = run_git(
+        git,
+        root,
+        ["diff", base, "--submodule=diff", "--no-ext-diff", "--no-textconv", "--no-color"],
+        env=env,
+    ).stdout
+    if not _BINARY_LINE.search(out):
+        return out, []
+    kept: list[bytes] = []
+    binaries: list[BinaryFile] = []
+    sections = re.split(rb"(?m)^(?=diff --git )", out)
+    for section in sections:
+        if _BINARY_LINE.search(section) and b"\n@@ " not in section:
+            header = section.split(b"\n", 1)[0]
+            match = re.match(rb"diff --git (?:\"?a/)(.*?)\"? (?:\"?b/)", header)
+            name = match.group(1) if match else header
+            target = root / os.fsdecode(name)
+            if target.is_file():
+                binaries.append(
+                    BinaryFile(
+                        display_path(name), target.stat().st_size, _sha256_file(target), "modified"
+                    )
+                )
+            else:
+                binaries.append(BinaryFile(display_path(name), 0, "", "deleted"))
+            continue
+        kept.append(section)
+    return b"".join(kept), binaries
+
+
+def _patch_header(binaries: list[BinaryFile]) -> bytes:
+    if not binaries:
+        return b""
+    lines = [b"# envlogger: binary or large files, listed and not embedded (size, sha256, path):"]
+    for bf in binaries:
+        lines.append(f"#   {bf.status} {bf.size} {bf.sha256} {bf.path}".encode())
+    return b"\n".join(lines) + b"\n"
+
+
+class GitProbe:
+    """The first git queries for one directory, started at once and running concurrently.
+
+    `finish()` collects them (plus the follow-up queries a dirty tree needs) into a GitState.
+    """
+
+    def __init__(self, start_dir: Path, *, with_diff: bool = True, light: bool = False) -> None:
+        self.start_dir = start_dir
+        self.with_diff = with_diff
+        self.light = light
+        self.git = find_git()
+        self.env = git_env()
+        self.pending: dict[str, PendingGit] = {}
+        self.root: Path | None = None
+        self.remotes: dict[str, str] | None = None
+        if self.git is None:
+            return
+        untracked = "--untracked-files=normal" if light else "--untracked-files=all"
+        # One git process in the common case: the root is found by looking for `.git` and the
+        # remotes are read from the config file; git is asked only when that is not enough.
+        self.root = find_root(start_dir)
+        self.remotes = read_remotes(self.root) if self.root is not None else None
+        self.pending = {
+            "status": PendingGit(self.git, start_dir, [*STATUS_ARGS, untracked], self.env),
+        }
+        if self.root is None:
+            self.pending["top"] = PendingGit(
+                self.git, start_dir, ["rev-parse", "--show-toplevel"], self.env
+            )
+        if self.remotes is None:
+            self.pending["remotes"] = PendingGit(self.git, start_dir, REMOTES_ARGS, self.env)
+
+    def finish(self) -> GitState:
+        """Never raises for git problems: they become `unavailable_reason`."""
+        if self.git is None:
+            return unavailable("no-git-executable", "no `git` executable on PATH")
+        try:
+            return self._finish(self.git)
+        except GitUnavailable as err:
+            return unavailable(err.reason, err.detail)
+        finally:
+            for pending in self.pending.values():
+                if pending.proc is not None and pending.proc.poll() is None:
+                    pending.proc.kill()
+                    pending.proc.communicate()
+
+    def _finish(self, git: str) -> GitState:
+        env = self.env
+        st = _parse_status(self.pending["status"].result().stdout)
+        if self.root is not None:
+            root = self.root
+        else:
+            top = self.pending["top"].result()
+            root = Path(os.fsdecode(top.stdout.rstrip(b"\n")))
+        dirty = bool(st.changed or st.staged or st.untracked)
+        if self.remotes is not None:
+            remotes = self.remotes
+        else:
+            remotes = _parse_remotes(self.pending["remotes"].result(check=False).stdout)
+        remote_name = _pick_remote(remotes, st.upstream)
+        remote = strip_credentials(remotes[remote_name]) if remote_name else None
+        if self.light:
+            return GitState(
+                commit=st.commit, dirty=dirty, branch=st.branch, root=str(root), remote=remote,
+                remote_name=remote_name, detached=st.detached,
+            )  # fmt: skip
+        errors: list[str] = []
+        unpushed = st.ahead
+        if unpushed is None and remotes and st.commit:
+            res = run_git(
+                git, root, ["rev-list", "--count", "HEAD", "--not", "--remotes"], env=env,
+                check=False,
+            )  # fmt: skip
+            if res.returncode == 0:
+                unpushed = int(res.stdout.strip() or 0)
+        try:
+            submodules = _submodules(git, root, env, st.dirty_submodules)
+        except GitUnavailable as err:
+            submodules = ()
+            errors.append(f"submodules: {err.detail}")
+        diff_bytes = b""
+        binaries: list[BinaryFile] = []
+        if dirty and self.with_diff:
+            tracked, tracked_bin = _tracked_patch(git, root, env, st.commit or EMPTY_TREE)
+            untracked_patches, untracked_bin = _untracked_patch(root, st.untracked)
+            binaries = tracked_bin + untracked_bin
+            diff_bytes = _patch_header(binaries) + tracked + b"".join(untracked_patches)
+        return GitState(
+            commit=st.commit,
+            dirty=dirty,
+            branch=st.branch,
+            detached=st.detached,
+            remote=remote,
+            remote_name=remote_name,
+            root=str(root),
+            untracked=tuple(display_path(p) for p in st.untracked),
+            changed=tuple(display_path(p) for p in st.changed),
+            staged=tuple(display_path(p) for p in st.staged),
+            unpushed_commits=unpushed,
+            submodules=submodules,
+            binary_files=tuple(binaries),
+            diff_bytes=diff_bytes,
+            errors=tuple(errors),
+        )
+
+
+def capture_git(start_dir: Path, *, with_diff: bool = True, light: bool = False) -> GitState:
+    """Describe the repository containing `start_dir`; never raises for git problems.
+
+    `light` (used for editable packages' source repos) skips unpushed commits, submodules,
+    the diff and the per-file untracked listing.
+    """
+    return GitProbe(start_dir, with_diff=with_diff, light=light).finish()
