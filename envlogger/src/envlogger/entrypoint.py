@@ -1,16 +1,19 @@
 """What the user launched: a script, a `python -m` module, a notebook, a REPL or pytest.
 
 `sys.argv[0]` alone is misleading: in Jupyter it is `ipykernel_launcher.py`, under pytest it is
-the pytest executable, with `-m` it is the module's file. The notebook path comes from
-`JPY_SESSION_NAME` (set by jupyter_server for each kernel), IPython's `__session__`, or VS Code's
-`__vsc_ipynb_file__`.
+the pytest executable, with `-m` it is the module's file. The notebook path comes from the
+Jupyter server that owns the kernel (its sessions API knows the current name after a rename),
+else `JPY_SESSION_NAME` (set by jupyter_server when the kernel starts), IPython's `__session__`,
+or VS Code's `__vsc_ipynb_file__`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import sys
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,7 +113,65 @@ def _ipython_namespace() -> dict[str, Any] | None:
     return ns if isinstance(ns, dict) else None
 
 
+def _kernel_connection_file() -> Path | None:
+    """ipykernel is started with `-f .../kernel-<id>.json` (also `--f=`)."""
+    for index, arg in enumerate(sys.argv):
+        value = None
+        if arg == "-f" and index + 1 < len(sys.argv):
+            value = sys.argv[index + 1]
+        elif arg.startswith(("-f=", "--f=")):
+            value = arg.split("=", 1)[1]
+        if value and _KERNEL_FILE.search(value):
+            return Path(value)
+    return None
+
+
+_KERNEL_FILE = re.compile(r"kernel-([0-9a-fA-F-]+)\.json$")
+
+
+def _live_session_path(timeout: float = 0.5) -> Path | None:
+    """The notebook's path now, asked from the Jupyter server that started this kernel.
+
+    JPY_SESSION_NAME is fixed when the kernel starts, so a notebook renamed afterwards (every
+    "Untitled.ipynb" that gets a real name) would be recorded under its old name. The server
+    writes jpserver-<pid>.json (url, token, root_dir) next to the kernel's connection file;
+    its sessions API maps this kernel to the notebook's current path.
+    """
+    connection = _kernel_connection_file()
+    if connection is None:
+        return None
+    match = _KERNEL_FILE.search(connection.name)
+    kernel_id = match.group(1) if match else None
+    runtime_dirs = [connection.parent]
+    if os.environ.get("JUPYTER_RUNTIME_DIR"):
+        runtime_dirs.append(Path(os.environ["JUPYTER_RUNTIME_DIR"]))
+    for runtime in runtime_dirs:
+        for info_file in sorted(runtime.glob("jpserver-*.json")):
+            try:
+                info = json.loads(info_file.read_text())
+                url = str(info["url"])
+                if not url.startswith(("http://", "https://")):
+                    continue
+                token = info.get("token") or os.environ.get("JUPYTERHUB_API_TOKEN", "")
+                request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+                    url.rstrip("/") + "/api/sessions",
+                    headers={"Authorization": f"token {token}"} if token else {},
+                )
+                with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                    sessions = json.load(response)
+            except (OSError, ValueError, KeyError):
+                continue
+            for session in sessions if isinstance(sessions, list) else []:
+                if (session.get("kernel") or {}).get("id") == kernel_id and session.get("path"):
+                    root = Path(str(info.get("root_dir") or info.get("notebook_dir") or "."))
+                    return (root.expanduser() / str(session["path"])).resolve()
+    return None
+
+
 def _notebook_path() -> Path | None:
+    live = _live_session_path()
+    if live is not None:
+        return live
     ns = _ipython_namespace() or {}
     for candidate in (
         os.environ.get("JPY_SESSION_NAME"),
