@@ -52,7 +52,7 @@ fi
 venv_key=$(stamp_of requirements-dev.lock $(ls envlogger/pyproject.toml hub/pyproject.toml \
   mlflow-server/pyproject.toml 2>/dev/null))
 if [ ! -x .venv/bin/python ] || ! up_to_date venv "$venv_key"; then
-  step "creating .venv from requirements-dev.lock (first run downloads ~1.5 GB; a few minutes)"
+  step "installing .venv from requirements-dev.lock (a first run downloads ~1.5 GB: a few minutes)"
   [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
   # The lock is complete, so pip resolves nothing (--no-deps) and `pip check` proves consistency.
