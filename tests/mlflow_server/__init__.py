@@ -1,0 +1,1 @@
+"""Tests of podlab's MLflow server (mlflow-server/): real hub, Postgres, S3 and server."""

@@ -1,0 +1,69 @@
+"""Artifact paths that could leave the artifact root are refused, however they are encoded."""
+
+from __future__ import annotations
+
+import http.client
+from urllib.parse import urlsplit
+
+import pytest
+
+ATTEMPTS = [
+    "/api/2.0/mlflow-artifacts/artifacts/../../etc/passwd",
+    "/api/2.0/mlflow-artifacts/artifacts/1/%2e%2e/%2e%2e/secret",
+    "/api/2.0/mlflow-artifacts/artifacts/1/%252e%252e/secret",
+    "/api/2.0/mlflow-artifacts/artifacts/%2Fetc%2Fpasswd",
+    "/api/2.0/mlflow-artifacts/artifacts/1/..%5c..%5csecret",
+    "/api/2.0/mlflow-artifacts/artifacts?path=../../etc",
+    "/api/2.0/mlflow-artifacts/artifacts?path=%2Fetc",
+    "/get-artifact?path=../../../etc/passwd&run_uuid=0123",
+    "/get-artifact?path=%252e%252e%252fsecret&run_uuid=0123",
+    "/model-versions/get-artifact?path=/etc/passwd&name=m&version=1",
+    "/ajax-api/2.0/mlflow/upload-artifact?run_uuid=0123&path=../x",
+]
+
+
+@pytest.mark.parametrize("target", ATTEMPTS)
+@pytest.mark.parametrize("method", ["GET", "PUT"])
+def test_traversal_is_rejected(mlflow_stack, target, method):
+    if method == "PUT" and "mlflow-artifacts/artifacts/" not in target:
+        method = "POST" if "upload-artifact" in target else "GET"
+    parts = urlsplit(mlflow_stack.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        # http.client sends the path byte for byte: no client-side normalisation of `..`.
+        conn.request(
+            method,
+            target,
+            body=b"payload" if method != "GET" else None,
+            headers={"Authorization": f"Bearer {mlflow_stack.tokens['admin']}"},
+        )
+        reply = conn.getresponse()
+        body = reply.read().decode()
+    finally:
+        conn.close()
+    assert reply.status == 400, body
+    assert "Invalid artifact path" in body
+
+
+def test_nothing_was_written_outside_the_prefix(mlflow_stack):
+    client = mlflow_stack.server.s3.client()
+    keys = [
+        obj["Key"]
+        for obj in client.list_objects_v2(Bucket=mlflow_stack.server.bucket).get("Contents", [])
+    ]
+    assert all(key.startswith(mlflow_stack.server.prefix + "/") for key in keys), keys
+
+
+def test_presigned_bucket_urls_are_off_so_artifacts_stay_on_the_proxy(mlflow_stack):
+    info = mlflow_stack.call("GET", "/api/3.0/mlflow/server-info", "alice")
+    assert info.status_code == 200, info.text
+    body = info.json()
+    assert body["multipart_downloads_enabled"] is False
+    assert body["multipart_uploads_enabled"] is False
+    for method, path in [
+        ("GET", "/api/2.0/mlflow-artifacts/presigned/1/x/artifacts/model.pkl"),
+        ("POST", "/api/2.0/mlflow-artifacts/mpu/create/1/x/artifacts/model.pkl"),
+    ]:
+        reply = mlflow_stack.call(method, path, "alice", {"path": "model.pkl", "num_parts": 1})
+        assert reply.status_code == 501, reply.text
+        assert "PODLAB_MLFLOW_PRESIGNED_URLS" in reply.json()["message"]

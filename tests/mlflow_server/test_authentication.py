@@ -1,0 +1,88 @@
+"""No token, a garbage token or a revoked one: 401 everywhere but /health."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import requests
+
+PROBES = [
+    ("GET", "/api/2.0/mlflow/experiments/search?max_results=1"),
+    ("POST", "/api/2.0/mlflow/runs/search"),
+    ("GET", "/ajax-api/2.0/mlflow/experiments/search?max_results=1"),
+    ("GET", "/"),  # the UI
+    ("GET", "/static-files/index.html"),
+    ("GET", "/version"),
+    ("GET", "/graphql"),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts"),
+    ("GET", "/services/mlflow/"),  # the UI under the hub service prefix
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PROBES)
+@pytest.mark.parametrize("header", [None, "Bearer garbage", "token garbage", "Basic !!"])
+def test_bad_or_missing_token_is_401_json(mlflow_stack, method, path, header):
+    headers = {"Authorization": header} if header else {}
+    reply = requests.request(method, mlflow_stack.url + path, headers=headers, timeout=30)
+    assert reply.status_code == 401, reply.text
+    assert reply.json()["error_code"] == "UNAUTHENTICATED"
+    assert reply.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_health_is_open(mlflow_stack):
+    assert requests.get(mlflow_stack.url + "/health", timeout=10).text == "OK"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "token", "bearer"])
+def test_valid_token_in_either_scheme(mlflow_stack, scheme):
+    reply = requests.get(
+        mlflow_stack.url + "/api/2.0/mlflow/experiments/search",
+        params={"max_results": 1},
+        headers={"Authorization": f"{scheme} {mlflow_stack.tokens['alice']}"},
+        timeout=30,
+    )
+    assert reply.status_code == 200, reply.text
+
+
+def test_revoked_token_is_refused_after_the_cache_ttl(mlflow_stack):
+    hub = mlflow_stack.hub
+    token, token_id = hub.user_token("carol")
+    url = mlflow_stack.url + "/api/2.0/mlflow/experiments/search?max_results=1"
+    auth = {"Authorization": f"Bearer {token}"}
+    assert requests.get(url, headers=auth, timeout=30).status_code == 200
+    hub.revoke_token("carol", token_id)
+    time.sleep(mlflow_stack.server.token_cache_ttl + 0.5)
+    for path in ("/api/2.0/mlflow/experiments/search?max_results=1", "/"):
+        reply = requests.get(mlflow_stack.url + path, headers=auth, timeout=30)
+        assert reply.status_code == 401, reply.text
+        assert "revoked" in reply.json()["message"]
+
+
+def test_browser_login_through_jupyterhub_oauth(mlflow_stack):
+    """A browser with no token is sent to the hub's OAuth and comes back logged in."""
+    hub = mlflow_stack.hub
+    with requests.Session() as browser:
+        browser.headers["Accept"] = "text/html"
+        page = browser.get(f"{hub.url}/hub/login", timeout=30)
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+        form = {"username": "alice", "password": hub.password}
+        if xsrf:
+            form["_xsrf"] = xsrf.group(1)
+        browser.post(f"{hub.url}/hub/login", data=form, timeout=30)
+        first = browser.get(f"{hub.url}/services/mlflow/", allow_redirects=False, timeout=30)
+        assert first.status_code == 302
+        assert "/hub/api/oauth2/authorize" in first.headers["Location"]
+        final = browser.get(f"{hub.url}/services/mlflow/", timeout=60)
+        assert final.status_code == 200, final.text[:500]
+        assert final.url.rstrip("/").endswith("/services/mlflow")
+        assert "<html" in final.text.lower()
+        # The session cookie also authenticates the UI's own API calls.
+        api = browser.get(
+            f"{hub.url}/services/mlflow/ajax-api/2.0/mlflow/experiments/search",
+            params={"max_results": 1},
+            headers={"Accept": "application/json"},
+            timeout=30,
+        )
+        assert api.status_code == 200, api.text

@@ -1,0 +1,113 @@
+"""Settings parsing and the route policy table, without any server (fast checks)."""
+
+from __future__ import annotations
+
+import pytest
+
+from podlab_mlflow import policy
+from podlab_mlflow.policy import Rule, classify, unsafe_path_reason
+from podlab_mlflow.settings import ConfigError, load_settings
+
+BASE = {
+    "PODLAB_MLFLOW_DATABASE_URL": "postgresql://mlflow@db:5432/mlflow",
+    "PODLAB_MLFLOW_ARTIFACTS_DESTINATION": "s3://bucket/prefix/",
+    "JUPYTERHUB_API_URL": "http://hub:8081/hub/api/",
+    "JUPYTERHUB_API_TOKEN": "service-token",
+}
+
+
+def test_settings_from_environment():
+    settings = load_settings(
+        {
+            **BASE,
+            "PODLAB_MLFLOW_DATABASE_PASSWORD": "s3cr/t@x",
+            "PODLAB_MLFLOW_ALLOWED_HOSTS": "mlflow, mlflow.podlab.svc.cluster.local",
+            "PODLAB_MLFLOW_WORKERS": "3",
+        }
+    )
+    # psycopg2 spelled out, the password from its own variable, URL-escaped.
+    assert settings.database_url == "postgresql+psycopg2://mlflow:s3cr%2Ft%40x@db:5432/mlflow"
+    assert settings.artifacts_destination == "s3://bucket/prefix"
+    assert settings.hub_api_url == "http://hub:8081/hub/api"
+    assert settings.workers == 3
+    assert settings.mlflow_allowed_hosts.split(",") == [
+        "mlflow",
+        "mlflow:*",
+        "mlflow.podlab.svc.cluster.local",
+        "mlflow.podlab.svc.cluster.local:*",
+        "localhost",
+        "localhost:*",
+        "127.0.0.1",
+        "127.0.0.1:*",
+    ]
+    assert settings.oauth_callback_url == "/services/mlflow/oauth_callback"
+    assert "service-token" not in repr(settings)
+
+
+def test_default_workers_follow_the_cpus():
+    settings = load_settings(BASE)
+    assert 1 <= settings.workers <= 8
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"PODLAB_MLFLOW_DATABASE_URL": "sqlite:///x.db"}, "supports PostgreSQL only"),
+        ({"PODLAB_MLFLOW_DATABASE_URL": "postgresql+psycopg2://db:5432"}, "names no database"),
+        ({"PODLAB_MLFLOW_ARTIFACTS_DESTINATION": ""}, "ARTIFACTS_DESTINATION is not set"),
+        ({"PODLAB_MLFLOW_WORKERS": "many"}, "PODLAB_MLFLOW_WORKERS='many' is not a whole number"),
+        ({"PODLAB_MLFLOW_DB_POOL_SIZE": "0"}, "PODLAB_MLFLOW_DB_POOL_SIZE=0 is out of range"),
+        ({"PODLAB_MLFLOW_TOKEN_CACHE_TTL": "3600"}, "TOKEN_CACHE_TTL=3600.0 is out of range"),
+        ({"JUPYTERHUB_API_TOKEN": ""}, "JUPYTERHUB_API_TOKEN is not set"),
+        ({"JUPYTERHUB_SERVICE_PREFIX": "services/mlflow"}, "must be a URL path"),
+        ({"PODLAB_MLFLOW_PRESIGNED_URLS": "maybe"}, "use true or false"),
+    ],
+)
+def test_bad_settings_name_the_variable(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("*", r"\*").replace("(", r"\(")):
+        load_settings({**BASE, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "rule"),
+    [
+        ("GET", "/health", Rule.PUBLIC),
+        ("GET", "/", Rule.READ),
+        ("POST", "/graphql", Rule.READ),
+        ("POST", "/api/2.0/mlflow/runs/search", Rule.READ),
+        ("POST", "/ajax-api/2.0/mlflow/runs/create", Rule.CREATE_RUN),
+        ("POST", "/api/2.0/mlflow/runs/log-batch", Rule.RUN_OWNER),
+        ("POST", "/api/2.0/preview/mlflow/experiments/delete", Rule.EXPERIMENT_OWNER),
+        ("DELETE", "/api/2.0/mlflow/registered-models/alias", Rule.MODEL_OWNER),
+        ("PATCH", "/api/2.0/mlflow/model-versions/update", Rule.MODEL_OWNER),
+        ("POST", "/api/2.0/mlflow/experiments/create", Rule.CREATE_EXPERIMENT),
+        ("POST", "/api/2.0/mlflow/registered-models/create", Rule.CREATE_MODEL),
+        ("POST", "/api/3.0/mlflow/gateway/secrets/create", Rule.ADMIN),
+        ("GET", "/ajax-api/3.0/mlflow/gateway/secrets/list", Rule.ADMIN),
+        ("POST", "/ajax-api/3.0/jobs/", Rule.ADMIN),
+        ("PUT", "/api/2.0/mlflow-artifacts/artifacts/1/abc/x", Rule.ARTIFACT_WRITE),
+        ("GET", "/api/2.0/mlflow-artifacts/artifacts/1/abc/x", Rule.ARTIFACT_READ),
+        ("POST", "/v1/traces", Rule.WRITE),
+    ],
+)
+def test_route_rules(method, path, rule):
+    assert classify(method, path).rule is rule
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["../x", "a/../../b", "%2e%2e/x", "%252e%252e%252fx", "/etc/passwd", "%2fetc", "a\\..\\b",
+     "C:/x", "s3://other-bucket/x", "a/%00b"],
+)  # fmt: skip
+def test_unsafe_paths(value):
+    assert unsafe_path_reason(value) is not None
+
+
+@pytest.mark.parametrize("value", ["", "model/MLmodel", "1/abc/artifacts/a..b.txt", "x%20y"])
+def test_safe_paths(value):
+    assert unsafe_path_reason(value) is None
+
+
+def test_artifact_layouts():
+    assert policy.RUN_ARTIFACT.match("3/" + "a" * 32 + "/artifacts/m.pkl")
+    assert policy.MODEL_ARTIFACT.match("3/models/m-123/artifacts/MLmodel")
