@@ -8,47 +8,43 @@ pass as the hub's `extra_config`), so browser OAuth through the proxy works as i
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from podlab.localstack.mlflow import SERVICE_NAME, MlflowServer, hub_service_entry, user_role
 from tests.support.jupyterhub import JupyterHubServer
 from tests.support.postgres import PostgresServer
-from tests.support.process import ComponentError, ManagedProcess, free_port, start_http_server
+from tests.support.process import free_port
 from tests.support.s3 import S3Server
 
-COMPONENT = "podlab-mlflow serve"
-SERVICE_NAME = "mlflow"
-HINT = (
-    "install the server into .venv: `.venv/bin/pip install --no-deps --no-build-isolation "
-    "-e ./mlflow-server` (or `make setup`); the log below says why it stopped"
-)
+__all__ = [
+    "SERVICE_NAME",
+    "PodlabMlflowServer",
+    "clone_database",
+    "hub_service_config",
+    "start_with_hub",
+]
 
 
 def hub_service_config(port: int, api_token: str, host: str = "127.0.0.1") -> str:
-    """jupyterhub_config.py lines registering the MLflow service.
+    """jupyterhub_config.py lines registering the MLflow service (as `make up` does).
 
     The service itself needs no scopes (tokens are checked with the token itself); users need
     `access:services!service=mlflow` to complete the browser OAuth login.
     """
-    service = {
-        "name": SERVICE_NAME,
-        "api_token": api_token,
-        "url": f"http://{host}:{port}",
-        "oauth_no_confirm": True,
-    }
-    user_role = {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]}
+    service = hub_service_entry(f"http://{host}:{port}", api_token)
     return (
         f"c.JupyterHub.services.append({service!r})\n"
-        f"c.JupyterHub.load_roles.append({user_role!r})\n"
+        f"c.JupyterHub.load_roles.append({user_role()!r})\n"
     )
 
 
-class PodlabMlflowServer:
+class PodlabMlflowServer(MlflowServer):
+    """`make up`'s MLflow server, wired to a test hub and S3 server, with test defaults:
+    one worker, a short token cache (revocation tests), a log file per port."""
+
     def __init__(
         self,
         *,
@@ -64,95 +60,28 @@ class PodlabMlflowServer:
         token_cache_ttl: float = 2.0,
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
+        port = port or free_port()
+        super().__init__(
+            database_url=database_url,
+            artifacts_destination=f"s3://{bucket}/{prefix}",
+            s3_env=s3.env,
+            hub_api_url=hub.hub_api_url,
+            service_token=service_token or secrets.token_hex(32),
+            log_path=log_dir / f"podlab-mlflow-{port}.log",
+            port=port,
+            workers=workers,
+            extra_env={"PODLAB_MLFLOW_TOKEN_CACHE_TTL": str(token_cache_ttl), **(extra_env or {})},
+        )
         self.hub = hub
-        self.database_url = database_url
         self.s3 = s3
         self.bucket = bucket
         self.prefix = prefix
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
-        self.service_token = service_token or secrets.token_hex(32)
-        self.workers = workers
         self.token_cache_ttl = token_cache_ttl
-        self.extra_env = dict(extra_env or {})
-        self.log_path = log_dir / f"podlab-mlflow-{self.port}.log"
-        self._process: ManagedProcess | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    @property
-    def artifacts_destination(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
-
-    def env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        for key in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN"):
-            env.pop(key, None)
-        env.update(self.s3.env)
-        env.update(
-            {
-                "PODLAB_MLFLOW_DATABASE_URL": self.database_url,
-                "PODLAB_MLFLOW_ARTIFACTS_DESTINATION": self.artifacts_destination,
-                "PODLAB_MLFLOW_HOST": self.host,
-                "PODLAB_MLFLOW_PORT": str(self.port),
-                "PODLAB_MLFLOW_TOKEN_CACHE_TTL": str(self.token_cache_ttl),
-                "JUPYTERHUB_API_URL": self.hub.hub_api_url,
-                "JUPYTERHUB_API_TOKEN": self.service_token,
-                "JUPYTERHUB_SERVICE_PREFIX": f"/services/{SERVICE_NAME}/",
-                "JUPYTERHUB_BASE_URL": "/",
-            }
-        )
-        if self.workers is not None:  # None: the server's default, derived from CPUs
-            env["PODLAB_MLFLOW_WORKERS"] = str(self.workers)
-        env.update(self.extra_env)
-        return env
-
-    def run_cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        """`podlab-mlflow ARGS` with this server's environment (e.g. `migrate`)."""
-        return subprocess.run(
-            [sys.executable, "-m", "podlab_mlflow", *args],
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-
-    def migrate(self) -> None:
-        result = self.run_cli("migrate")
-        if result.returncode != 0:
-            raise ComponentError(
-                COMPONENT, f"podlab-mlflow migrate failed:\n{result.stderr[-3000:]}", HINT
-            )
 
     def start(self, start_timeout: float = 120) -> PodlabMlflowServer:
         self.s3.create_bucket(self.bucket)
-        self._process = start_http_server(
-            COMPONENT,
-            [sys.executable, "-m", "podlab_mlflow", "serve"],
-            health_url=f"{self.url}/health",
-            log_path=self.log_path,
-            port=self.port,
-            env=self.env(),
-            start_timeout=start_timeout,
-            hint=HINT,
-        )
+        super().start(start_timeout)
         return self
-
-    def stop(self) -> None:
-        if self._process is not None:
-            self._process.stop(timeout=30)
-            self._process = None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.running
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process else None
 
     def env_for(self, token: str) -> dict[str, str]:
         """What a client (a user pod) needs: the tracking URI and its hub token, nothing else."""

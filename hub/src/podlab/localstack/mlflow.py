@@ -50,7 +50,7 @@ class MlflowServer:
         log_path: Path,
         port: int,
         host: str = "127.0.0.1",
-        workers: int = 1,
+        workers: int | None = 1,
         pid_file: Path | None = None,
         extra_env: Mapping[str, str] | None = None,
     ) -> None:
@@ -82,13 +82,14 @@ class MlflowServer:
                 "PODLAB_MLFLOW_ARTIFACTS_DESTINATION": self.artifacts_destination,
                 "PODLAB_MLFLOW_HOST": self.host,
                 "PODLAB_MLFLOW_PORT": str(self.port),
-                "PODLAB_MLFLOW_WORKERS": str(self.workers),
                 "JUPYTERHUB_API_URL": self.hub_api_url,
                 "JUPYTERHUB_API_TOKEN": self.service_token,
                 "JUPYTERHUB_SERVICE_PREFIX": f"/services/{SERVICE_NAME}/",
                 "JUPYTERHUB_BASE_URL": "/",
             }
         )
+        if self.workers is not None:  # None: the server's default, derived from CPUs
+            env["PODLAB_MLFLOW_WORKERS"] = str(self.workers)
         env.update(self.extra_env)
         return env
 
