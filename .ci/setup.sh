@@ -30,8 +30,12 @@ mark_done() { printf '%s' "$2" >"$STAMPS/$1"; }
 # --- 1. Debian packages -------------------------------------------------------------------
 missing=()
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
-  || missing+=(postgresql)
+# PostgreSQL: Debian's server when we can install it; otherwise the binaries bundled in the
+# pgserver wheel (.venv) serve the tests and `make up` (see podlab.localstack.postgres).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+  if [ "$(id -u)" -eq 0 ]; then missing+=(postgresql); else
+    step "no PostgreSQL server installed: using the one bundled in the pgserver wheel"; fi
+fi
 command -v git >/dev/null 2>&1 || missing+=(git)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)

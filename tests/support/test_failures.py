@@ -38,6 +38,7 @@ def test_postgres_port_in_use(taken_port, work_root, component_log_dir):
 
 
 def test_missing_binary_names_component_and_install_hint(monkeypatch, work_root, component_log_dir):
+    monkeypatch.setattr("podlab.localstack.postgres.pgserver_bin", lambda: None)
     monkeypatch.setenv("PODLAB_PG_BIN", "/nonexistent")
     monkeypatch.setattr("glob.glob", lambda pattern: [])
     monkeypatch.setenv("PATH", "/nonexistent")

@@ -53,3 +53,29 @@ def test_init_keeps_an_existing_cluster(make_postgres):
     pg.init()  # already initialized: a no-op
     pg.start()
     assert pg.execute("SELECT 1 FROM pg_database WHERE datname = 'kept_db'") == [(1,)]
+
+
+def test_pgserver_wheel_binaries_serve_where_debian_has_none(
+    monkeypatch, work_root, component_log_dir
+):
+    """Without Debian's server (a laptop without root), the pgserver wheel's binaries are used."""
+    from tests.support.postgres import PostgresServer, find_pg_bin
+    from tests.support.process import free_port
+
+    monkeypatch.delenv("PODLAB_PG_BIN", raising=False)
+    monkeypatch.setattr("glob.glob", lambda pattern: [])
+    monkeypatch.setenv("PATH", "/nonexistent")
+    chosen = find_pg_bin()
+    assert chosen.parts[-3:] == ("pgserver", "pginstall", "bin")
+    pg = PostgresServer(work_root / "pg-wheel", component_log_dir / "pg-wheel", free_port())
+    assert pg.bin == chosen
+    pg.init().start()
+    try:
+        pg.create_database("from_wheel")
+        pg.execute("CREATE TABLE t (v text)", "from_wheel")
+        pg.execute("INSERT INTO t VALUES ('wheel')", "from_wheel")
+        assert pg.execute("SELECT v FROM t", "from_wheel") == [("wheel",)]
+        version = str(pg.execute("SHOW server_version")[0][0])
+        assert version.split(".")[0].isdigit()
+    finally:
+        pg.stop()

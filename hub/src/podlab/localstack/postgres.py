@@ -9,6 +9,7 @@ keep the data directory and port: fault tests stop the server under a live clien
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
@@ -26,16 +27,26 @@ INSTALL_HINT = (
 
 
 def find_pg_bin() -> Path:
-    """The directory of initdb/postgres: $PODLAB_PG_BIN, Debian's layout, or PATH."""
+    """The directory of initdb/postgres: $PODLAB_PG_BIN, Debian's layout, PATH, or the
+    binaries bundled in the `pgserver` wheel (in the dev lock) where none is installed."""
     candidates = [os.environ.get("PODLAB_PG_BIN", "")]
     candidates += sorted(glob.glob("/usr/lib/postgresql/*/bin"), reverse=True)
     initdb = shutil.which("initdb")
     if initdb:
         candidates.append(str(Path(initdb).resolve().parent))
+    candidates.append(str(pgserver_bin() or ""))
     for candidate in candidates:
         if candidate and (Path(candidate) / "initdb").is_file():
             return Path(candidate)
     raise ComponentError(COMPONENT, "initdb/postgres binaries not found", INSTALL_HINT)
+
+
+def pgserver_bin() -> Path | None:
+    """pgserver/pginstall/bin, found without importing pgserver (it pulls in psutil)."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
 
 
 class PostgresServer:
