@@ -203,17 +203,9 @@ class ManagedProcess:
         """Signal the whole process group, wait, then kill what is left."""
         proc = self.proc
         if proc is not None and proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, self.stop_signal)
-            try:
-                proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-            # Children that outlived their leader (e.g. a JVM's helpers) go with the group.
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+            # The same escalation `podlab down` uses on a PID file; then reap our child.
+            stop_process_group(proc.pid, self.stop_signal, timeout=timeout)
+            proc.wait(timeout=10)
         self.proc = None
         if self.pid_file is not None:
             self.pid_file.unlink(missing_ok=True)
@@ -282,7 +274,9 @@ def read_pid_file(pid_file: Path) -> int | None:
 
 
 def stop_process_group(pid: int, stop_signal: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
-    """Stop a process group led by `pid` that this process did not start; True if it was alive."""
+    """Signal the process group led by `pid`, wait up to `timeout`, then kill what is left of
+    the group (children that outlived their leader, e.g. a JVM's helpers); True if it was
+    alive. A zombie counts as gone, so this also serves children we reap ourselves."""
     if not pid_alive(pid):
         return False
     with contextlib.suppress(ProcessLookupError):
