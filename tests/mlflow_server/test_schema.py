@@ -84,7 +84,8 @@ def test_a_database_newer_than_this_mlflow_is_refused(migrated, postgres):
     [
         ("PODLAB_MLFLOW_DATABASE_URL", "", "PODLAB_MLFLOW_DATABASE_URL is not set"),
         ("PODLAB_MLFLOW_DATABASE_URL", "mysql://u@h/db", "supports PostgreSQL only"),
-        ("PODLAB_MLFLOW_ARTIFACTS_DESTINATION", "/tmp/x", "is not an S3 location"),
+        ("PODLAB_MLFLOW_ARTIFACTS_DESTINATION", "/nonexistent/artifacts", "is not a directory"),
+        ("PODLAB_MLFLOW_ARTIFACTS_DESTINATION", "s3://Bad_Bucket", "is not an S3 location"),
         ("JUPYTERHUB_API_URL", "", "JUPYTERHUB_API_URL is not set"),
         ("PODLAB_MLFLOW_DB_POOL_SIZE", "500", "PODLAB_MLFLOW_DB_POOL_SIZE=500 is out of range"),
         ("PODLAB_MLFLOW_ALLOWED_HOSTS", "mlflow,bad host", "is not a host name"),

@@ -44,6 +44,22 @@ def test_settings_from_environment():
     assert "service-token" not in repr(settings)
 
 
+def test_a_mounted_directory_is_an_artifacts_destination(tmp_path):
+    for spelling in (str(tmp_path), f"file://{tmp_path}/"):
+        settings = load_settings({**BASE, "PODLAB_MLFLOW_ARTIFACTS_DESTINATION": spelling})
+        assert settings.artifacts_destination == str(tmp_path)
+
+
+def test_presigned_urls_need_a_bucket(tmp_path):
+    env = {
+        **BASE,
+        "PODLAB_MLFLOW_ARTIFACTS_DESTINATION": str(tmp_path),
+        "PODLAB_MLFLOW_PRESIGNED_URLS": "true",
+    }
+    with pytest.raises(ConfigError, match="needs an s3:// artifacts destination"):
+        load_settings(env)
+
+
 def test_default_workers_follow_the_cpus():
     settings = load_settings(BASE)
     assert 1 <= settings.workers <= 8
@@ -55,6 +71,11 @@ def test_default_workers_follow_the_cpus():
         ({"PODLAB_MLFLOW_DATABASE_URL": "sqlite:///x.db"}, "supports PostgreSQL only"),
         ({"PODLAB_MLFLOW_DATABASE_URL": "postgresql+psycopg2://db:5432"}, "names no database"),
         ({"PODLAB_MLFLOW_ARTIFACTS_DESTINATION": ""}, "ARTIFACTS_DESTINATION is not set"),
+        ({"PODLAB_MLFLOW_ARTIFACTS_DESTINATION": "s3://x"}, "is not an S3 location"),
+        ({"PODLAB_MLFLOW_ARTIFACTS_DESTINATION": "artifacts"}, "nor an absolute directory"),
+        ({"PODLAB_MLFLOW_ARTIFACTS_DESTINATION": "gs://b/p"}, "nor an absolute directory"),
+        ({"PODLAB_MLFLOW_ARTIFACTS_DESTINATION": "/no/such/volume"}, "mount the artifacts"),
+        ({"PODLAB_MLFLOW_ARTIFACTS_DESTINATION": "file:///no/such"}, "is not a directory"),
         ({"PODLAB_MLFLOW_WORKERS": "many"}, "PODLAB_MLFLOW_WORKERS='many' is not a whole number"),
         ({"PODLAB_MLFLOW_DB_POOL_SIZE": "0"}, "PODLAB_MLFLOW_DB_POOL_SIZE=0 is out of range"),
         ({"PODLAB_MLFLOW_TOKEN_CACHE_TTL": "3600"}, "TOKEN_CACHE_TTL=3600.0 is out of range"),

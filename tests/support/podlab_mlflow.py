@@ -43,7 +43,10 @@ def hub_service_config(port: int, api_token: str, host: str = "127.0.0.1") -> st
 
 class PodlabMlflowServer(MlflowServer):
     """`make up`'s MLflow server, wired to a test hub and S3 server, with test defaults:
-    one worker, a short token cache (revocation tests), a log file per port."""
+    one worker, a short token cache (revocation tests), a log file per port.
+
+    `artifacts_directory`: keep artifacts in that directory (the chart's volume default)
+    instead of the S3 bucket."""
 
     def __init__(
         self,
@@ -59,11 +62,14 @@ class PodlabMlflowServer(MlflowServer):
         workers: int | None = 1,
         token_cache_ttl: float = 2.0,
         extra_env: Mapping[str, str] | None = None,
+        artifacts_directory: Path | None = None,
     ) -> None:
         port = port or free_port()
         super().__init__(
             database_url=database_url,
-            artifacts_destination=f"s3://{bucket}/{prefix}",
+            artifacts_destination=(
+                str(artifacts_directory) if artifacts_directory else f"s3://{bucket}/{prefix}"
+            ),
             s3_env=s3.env,
             hub_api_url=hub.hub_api_url,
             service_token=service_token or secrets.token_hex(32),

@@ -27,6 +27,49 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message names the variable and the fix."""
 
 
+_S3_LOCATION = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+
+
+def artifacts_destination(value: str) -> str:
+    """s3://BUCKET/PREFIX, or an existing writable directory (a mounted volume).
+
+    A directory must already exist: a typo'd path would otherwise be created inside the
+    container's own filesystem, and every artifact would vanish with the pod.
+    """
+    destination = value.strip()
+    if not destination:
+        raise ConfigError(
+            "PODLAB_MLFLOW_ARTIFACTS_DESTINATION is not set: set it to s3://BUCKET/PREFIX "
+            "or to the directory of a mounted volume"
+        )
+    if destination.startswith("s3://"):
+        destination = destination.rstrip("/")
+        if not _S3_LOCATION.match(destination):
+            raise ConfigError(
+                f"PODLAB_MLFLOW_ARTIFACTS_DESTINATION={destination!r} is not an S3 location: "
+                "write s3://BUCKET/PREFIX"
+            )
+        return destination
+    path = Path(destination.removeprefix("file://"))
+    if ("://" in destination and not destination.startswith("file://")) or not path.is_absolute():
+        raise ConfigError(
+            f"PODLAB_MLFLOW_ARTIFACTS_DESTINATION={destination!r} is neither an S3 location "
+            "nor an absolute directory: write s3://BUCKET/PREFIX or /path/of/a/volume"
+        )
+    if not path.is_dir():
+        raise ConfigError(
+            f"PODLAB_MLFLOW_ARTIFACTS_DESTINATION={destination!r}: {path} is not a directory; "
+            "mount the artifacts volume there (nothing is created, so no artifact lands on the "
+            "container's own disk)"
+        )
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(
+            f"PODLAB_MLFLOW_ARTIFACTS_DESTINATION={destination!r}: {path} is not writable by "
+            f"uid {os.getuid()}; give the volume that owner or group (the chart sets fsGroup)"
+        )
+    return str(path).rstrip("/") or "/"
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -143,16 +186,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_hub: bool = T
         env.get("PODLAB_MLFLOW_DATABASE_URL", "").strip(),
         env.get("PODLAB_MLFLOW_DATABASE_PASSWORD") or None,
     )
-    destination = env.get("PODLAB_MLFLOW_ARTIFACTS_DESTINATION", "").strip().rstrip("/")
-    if not destination:
-        raise ConfigError(
-            "PODLAB_MLFLOW_ARTIFACTS_DESTINATION is not set: set it to s3://BUCKET/PREFIX"
-        )
-    if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$", destination):
-        raise ConfigError(
-            f"PODLAB_MLFLOW_ARTIFACTS_DESTINATION={destination!r} is not an S3 location: "
-            "write s3://BUCKET/PREFIX"
-        )
+    destination = artifacts_destination(env.get("PODLAB_MLFLOW_ARTIFACTS_DESTINATION", ""))
     allowed = tuple(
         name.strip()
         for name in env.get("PODLAB_MLFLOW_ALLOWED_HOSTS", "").split(",")
@@ -196,6 +230,11 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_hub: bool = T
     presigned = env.get("PODLAB_MLFLOW_PRESIGNED_URLS", "false").strip().lower()
     if presigned not in ("true", "false", "1", "0", "yes", "no"):
         raise ConfigError(f"PODLAB_MLFLOW_PRESIGNED_URLS={presigned!r}: use true or false")
+    if presigned in ("true", "1", "yes") and not destination.startswith("s3://"):
+        raise ConfigError(
+            "PODLAB_MLFLOW_PRESIGNED_URLS=true needs an s3:// artifacts destination: "
+            f"{destination} is a local directory (only MLflow can serve it)"
+        )
     return Settings(
         database_url=database_url,
         presigned_urls=presigned in ("true", "1", "yes"),
