@@ -2,6 +2,9 @@
 #
 #   PODLAB_CONFIG            the podlab config (default /etc/podlab/podlab.yaml): a podlab.yaml
 #                            or chart values with a `podlab:` section
+#   PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS
+#                            optional JSON object: annotations of every user's ServiceAccount
+#                            (the chart's singleuser.serviceAccount.annotations)
 #   PODLAB_HUB_CONFIG_DIR    optional *.py snippets loaded last, in name order (default
 #                            /etc/podlab/jupyterhub_config.d): authenticator, database URL and
 #                            other deployment settings the chart renders
@@ -13,6 +16,7 @@ import sys
 from pathlib import Path
 
 from podlab.config import ConfigError, load_config
+from podlab.k8s import SERVICE_ACCOUNT_ANNOTATIONS_ENV, parse_service_account_annotations
 from podlab.kubespawner_config import configure_kubespawner
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821 (provided by traitlets)
@@ -28,6 +32,12 @@ except ConfigError as err:
     )
 
 configure_kubespawner(c, podlab_config)
+try:
+    c.PodlabKubeSpawner.user_service_account_annotations = parse_service_account_annotations(
+        os.environ.get(SERVICE_ACCOUNT_ANNOTATIONS_ENV)
+    )
+except ValueError as err:
+    sys.exit(f"JupyterHub refuses to start: {err}")
 c.Authenticator.admin_users = set(podlab_config.admin_users)
 
 # -- idle culling (podlab.culling) ------------------------------------------------------------

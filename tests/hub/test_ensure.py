@@ -179,6 +179,7 @@ def run_pre_spawn(
     user_options: Any,
     username: str = "alice",
     config: PodlabConfig | None = None,
+    annotations: dict[str, str] | None = None,
 ) -> str:
     """What JupyterHub does before `start()`: set user_options, run the pre_spawn_hook."""
 
@@ -188,6 +189,8 @@ def run_pre_spawn(
         c = Config()
         configure_kubespawner(c, config or make_config())
         c.PodlabKubeSpawner.k8s_api_host = api_url
+        if annotations is not None:
+            c.PodlabKubeSpawner.user_service_account_annotations = annotations
         user = SimpleNamespace(name=username, id=7, url=f"/user/{username}/")
         hub = SimpleNamespace(public_host="", url="/hub/", base_url="/hub/", api_url="http://h/")
         spawner = PodlabKubeSpawner(config=c, user=user, hub=hub)
@@ -213,6 +216,22 @@ def test_pre_spawn_hook_applies_the_users_namespace(kube_api):
         "podlab-user",
     ]
     assert {r.query["fieldManager"][0] for r in kube_api.requests} == {"podlab-hub"}
+
+
+def test_user_service_account_carries_the_sites_cloud_identity(kube_api):
+    """singleuser.serviceAccount.annotations (IRSA's role ARN) reach the applied ServiceAccount;
+    dropping one later removes it (server-side apply owns exactly what it last applied)."""
+    role = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/podlab-user"}
+    namespace = run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, annotations=role)
+    path = f"/api/v1/namespaces/{namespace}/serviceaccounts/podlab-user"
+    applied = kube_api.objects[path]["applied"]["metadata"]["annotations"]
+    assert applied["eks.amazonaws.com/role-arn"] == role["eks.amazonaws.com/role-arn"]
+    assert applied["podlab.io/username"] == "alice"
+    run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, annotations={})
+    assert (
+        "eks.amazonaws.com/role-arn"
+        not in kube_api.objects[path]["applied"]["metadata"]["annotations"]
+    )
 
 
 @pytest.mark.parametrize(

@@ -8,12 +8,13 @@ the presence of a particular YAML line.
 from __future__ import annotations
 
 import ipaddress
+import re
 from typing import Any
 
 import pytest
 
 from podlab.config import PodlabConfig
-from podlab.k8s import namespace_objects
+from podlab.k8s import namespace_objects, parse_service_account_annotations
 from podlab.k8s.objects import POD_SECURITY_LABELS, envelope
 from tests.hub.k8s_helpers import make_config, schema_versions, validate_strict
 
@@ -86,6 +87,54 @@ def test_service_account_has_no_automatic_token():
     sa = objects_for(make_config())["ServiceAccount"]
     assert sa["metadata"]["name"] == "podlab-user"
     assert sa["automountServiceAccountToken"] is False
+
+
+def test_service_account_annotations_cannot_hide_the_owner():
+    annotations = {"eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/u", "podlab.io/username": "x"}
+    objects = namespace_objects(
+        make_config(),
+        username="alice",
+        namespace_name=NS,
+        platform_namespace="podlab",
+        service_account_annotations=annotations,
+    )
+    sa = next(o for o in objects if o["kind"] == "ServiceAccount")
+    assert sa["metadata"]["annotations"] == {
+        "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/u",
+        "podlab.io/username": "alice",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (None, {}),
+        ("", {}),
+        ("{}", {}),
+        ('{"eks.amazonaws.com/role-arn": "arn:r"}', {"eks.amazonaws.com/role-arn": "arn:r"}),
+        ('{"note": ""}', {"note": ""}),
+    ],
+)  # fmt: skip
+def test_service_account_annotations_parse(text, expected):
+    assert parse_service_account_annotations(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{role: x}", "is not JSON"),
+        ('["a"]', "must be a JSON object of strings, not list"),
+        ('{"a": 1}', "the value of 'a' must be a string"),
+        ('{"bad key": "x"}', "'bad key' is not a valid annotation key"),
+        ('{"Example.COM/x": "y"}', "is not a valid annotation key"),
+        ('{"a/": "y"}', "is not a valid annotation key"),
+        ('{"' + "n" * 64 + '": "y"}', "is not a valid annotation key"),
+    ],
+)
+def test_bad_service_account_annotations_name_the_setting(text, message):
+    with pytest.raises(ValueError, match=re.escape(message)) as err:
+        parse_service_account_annotations(text)
+    assert "singleuser.serviceAccount.annotations" in str(err.value)
 
 
 def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:

@@ -239,8 +239,10 @@ def test_hub_config_loads_the_podlab_config(monkeypatch, tmp_path):
     assert [s["name"] for s in c.JupyterHub.services] == ["idle-culler"]
 
 
-def _start_hub(config_path: Path, cwd: Path) -> tuple[subprocess.CompletedProcess[str], float]:
-    env = {**os.environ, "PODLAB_CONFIG": str(config_path)}
+def _start_hub(
+    config_path: Path, cwd: Path, **extra_env: str
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    env = {**os.environ, "PODLAB_CONFIG": str(config_path), **extra_env}
     started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "jupyterhub", "-f", str(HUB_CONFIG_FILE)],
@@ -280,3 +282,19 @@ def test_hub_refuses_to_start_without_a_config_file(tmp_path):
     result, _ = _start_hub(missing, tmp_path)
     assert result.returncode == 1
     assert f"  - cannot read {missing}: No such file or directory" in result.stderr.splitlines()
+
+
+def test_hub_refuses_to_start_on_bad_service_account_annotations(tmp_path):
+    path = write_yaml(tmp_path / "podlab.yaml", {"podlab": config_data()})
+    workdir = tmp_path / "hub"
+    workdir.mkdir()
+    result, _ = _start_hub(
+        path, workdir, PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS='{"eks.amazonaws.com/role-arn": 7}'
+    )
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] == (
+        "JupyterHub refuses to start: PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS (the chart's "
+        "singleuser.serviceAccount.annotations): the value of 'eks.amazonaws.com/role-arn' must "
+        "be a string"
+    )
+    assert list(workdir.iterdir()) == []

@@ -8,6 +8,7 @@ Pod Security `restricted` rule by rule, and the integration environment per mode
 from __future__ import annotations
 
 import copy
+import os
 import subprocess
 import sys
 from typing import Any
@@ -456,3 +457,23 @@ def test_render_bad_config_exits_2_with_the_config_errors(tmp_path):
         "  - podlab.profiles[0](small).memory.limit: expected a Kubernetes quantity such as "
         "512Mi, 8Gi or 1.5G (got '8GB')",
     ]
+
+
+def test_render_shows_the_service_account_annotations_the_hub_applies():
+    argv = [PODLAB_CLI, "render", "--config", str(EXAMPLE_CONFIG), "--profile", "small"]
+    env = {
+        **os.environ,
+        "PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS": '{"eks.amazonaws.com/role-arn": "arn:r"}',
+    }
+    result = subprocess.run(
+        [*argv, "--user", "a"], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    account = next(d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "ServiceAccount")
+    assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == "arn:r"
+    env["PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS"] = '{"role arn": "x"}'
+    bad = subprocess.run(
+        [*argv, "--user", "a"], capture_output=True, text=True, timeout=120, check=False, env=env
+    )
+    assert bad.returncode == 2
+    assert "'role arn' is not a valid annotation key" in bad.stderr

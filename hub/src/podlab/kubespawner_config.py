@@ -23,7 +23,7 @@ from typing import Any
 from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Any as AnyTrait
-from traitlets import Unicode, default
+from traitlets import Dict, Unicode, default
 
 from podlab.config import ConfigError, PodlabConfig, Profile
 from podlab.integrations import integration_env
@@ -173,6 +173,13 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         help="Namespace of the hub, proxy and MLflow (default: the hub's own namespace).",
     )
 
+    user_service_account_annotations = Dict(
+        value_trait=Unicode(),
+        config=True,
+        help="Annotations of every user's ServiceAccount (e.g. eks.amazonaws.com/role-arn); "
+        "jupyterhub_config.py sets them from PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS.",
+    )
+
     @default("platform_namespace")
     def _platform_namespace_default(self) -> str:
         configured = self.config_model.network.platform_namespace
@@ -227,6 +234,7 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
             username=self.user.name,
             namespace_name=self.namespace,
             platform_namespace=self.platform_namespace,
+            service_account_annotations=self.user_service_account_annotations,
         )
 
     async def ensure_namespace_objects(self) -> None:

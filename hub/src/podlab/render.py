@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from podlab.config import ConfigError, PodlabConfig, load_config
+from podlab.k8s import SERVICE_ACCOUNT_ANNOTATIONS_ENV, parse_service_account_annotations
 
 RENDER_API_TOKEN = "rendered-offline-the-hub-issues-a-new-token-at-each-spawn"  # noqa: S105
 """Stands in for JUPYTERHUB_API_TOKEN (and so MLFLOW_TRACKING_TOKEN) in rendered pods."""
@@ -104,6 +105,13 @@ async def _render(
     c.PodlabKubeSpawner.platform_namespace = (
         platform_namespace or config.network.platform_namespace or DEFAULT_PLATFORM_NAMESPACE
     )
+    # The same annotations the hub pod applies (the chart sets the variable there).
+    try:
+        c.PodlabKubeSpawner.user_service_account_annotations = parse_service_account_annotations(
+            os.environ.get(SERVICE_ACCOUNT_ANNOTATIONS_ENV)
+        )
+    except ValueError as err:
+        raise RenderError(str(err)) from None
     user = SimpleNamespace(name=username, id=1, url=f"/user/{username}/", escaped_name=username)
     hub = SimpleNamespace(
         public_host="", url="/hub/", base_url="/hub/", api_url="http://hub:8081/hub/api"

@@ -6,6 +6,7 @@ except `ensure`, which applies exactly the builders' output with server-side app
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from podlab.config import PodlabConfig
@@ -13,9 +14,11 @@ from podlab.k8s.network import network_policy
 from podlab.k8s.objects import (
     FIELD_MANAGER,
     SERVICE_ACCOUNT,
+    SERVICE_ACCOUNT_ANNOTATIONS_ENV,
     UserNamespace,
     limit_range,
     namespace,
+    parse_service_account_annotations,
     resource_quota,
     role,
     role_binding,
@@ -25,19 +28,26 @@ from podlab.k8s.objects import (
 __all__ = [
     "FIELD_MANAGER",
     "SERVICE_ACCOUNT",
+    "SERVICE_ACCOUNT_ANNOTATIONS_ENV",
     "UserNamespace",
     "namespace_objects",
+    "parse_service_account_annotations",
 ]
 
 
 def namespace_objects(
-    config: PodlabConfig, *, username: str, namespace_name: str, platform_namespace: str
+    config: PodlabConfig,
+    *,
+    username: str,
+    namespace_name: str,
+    platform_namespace: str,
+    service_account_annotations: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Everything the hub ensures before a user's pod, in apply order (the Namespace first)."""
     user = UserNamespace(username, namespace_name, platform_namespace)
     return [
         namespace(user),
-        service_account(user),
+        service_account(user, service_account_annotations),
         role(user, config),
         role_binding(user),
         resource_quota(user, config),

@@ -7,7 +7,9 @@ so what is reviewed is what is applied.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,14 +80,59 @@ def namespace(user: UserNamespace) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def service_account(user: UserNamespace) -> dict[str, Any]:
-    """No automatic token: the pod spec opts in only when Spark needs the API (spark k8s)."""
+def service_account(
+    user: UserNamespace, annotations: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """No automatic token: the pod spec opts in only when Spark needs the API (spark k8s).
+
+    `annotations` (the chart's singleuser.serviceAccount.annotations) give every user pod the
+    site's cloud identity, e.g. `eks.amazonaws.com/role-arn` for IRSA; podlab's own
+    annotation cannot be overridden by them.
+    """
+    metadata = user.metadata(SERVICE_ACCOUNT)
+    metadata["annotations"] = {**dict(annotations or {}), **metadata["annotations"]}
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
-        "metadata": user.metadata(SERVICE_ACCOUNT),
+        "metadata": metadata,
         "automountServiceAccountToken": False,
     }
+
+
+SERVICE_ACCOUNT_ANNOTATIONS_ENV = "PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS"
+"""JSON object the chart sets on the hub: annotations of every user's ServiceAccount."""
+
+_ANNOTATION_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+
+
+def parse_service_account_annotations(text: str | None) -> dict[str, str]:
+    """The annotations from their JSON text (empty or unset: none); ValueError says what to fix.
+
+    Checked at hub start, so a typo in the values fails the hub once with the bad key rather
+    than every user's spawn with an API error.
+    """
+    where = f"{SERVICE_ACCOUNT_ANNOTATIONS_ENV} (the chart's singleuser.serviceAccount.annotations)"
+    if not text or not text.strip():
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{where} is not JSON: {err.msg} at position {err.pos}") from None
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a JSON object of strings, not {type(value).__name__}")
+    for key, item in value.items():
+        if not isinstance(item, str):
+            raise ValueError(f"{where}: the value of {key!r} must be a string")
+        prefix, _, name = key.rpartition("/")
+        if not _ANNOTATION_NAME.match(name) or (
+            prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))
+        ):
+            raise ValueError(
+                f"{where}: {key!r} is not a valid annotation key; write [prefix/]name with "
+                "a DNS-subdomain prefix and a name of at most 63 letters, digits, '-', '_', '.'"
+            )
+    return dict(value)
 
 
 POD_ACCESS_RULES: list[dict[str, Any]] = [
