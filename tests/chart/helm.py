@@ -18,6 +18,9 @@ from tests.support.paths import REPO_ROOT, SETUP_HINT, tool
 CHART = REPO_ROOT / "charts" / "podlab"
 EXAMPLES_DIR = CHART / "examples"
 EXAMPLES = sorted(p.stem for p in EXAMPLES_DIR.glob("*.yaml"))
+DEFAULTS = "defaults"
+RENDERS = (DEFAULTS, *EXAMPLES)
+"""What the object-level tests check: values.yaml alone, and every example on top of it."""
 RELEASE = "podlab"
 NAMESPACE = "podlab"
 KUBERNETES_VERSIONS = ("1.31.0", "1.32.0", "1.33.0", "1.34.0")
@@ -70,8 +73,13 @@ def render(
     return [doc for doc in yaml.safe_load_all(render_text(values, sets, extra)) if doc]
 
 
+def values_files(name: str) -> tuple[str, ...]:
+    """The --values files of a render in RENDERS (none for the defaults)."""
+    return () if name == DEFAULTS else (str(example(name)),)
+
+
 def render_example(name: str, *sets: str) -> list[dict[str, Any]]:
-    return render((str(example(name)),), tuple(sets))
+    return render(values_files(name), tuple(sets))
 
 
 def render_error(values: tuple[str, ...] = (), sets: tuple[str, ...] = ()) -> str:

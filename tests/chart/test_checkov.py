@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.helm import CHART, EXAMPLES, example, helm, template_args
+from tests.chart.helm import CHART, RENDERS, helm, template_args, values_files
 from tests.support.paths import SETUP_HINT, tool
 
 SKIPS_FILE = CHART / "checkov-skips.yaml"
@@ -28,8 +28,8 @@ def findings(tmp_path_factory) -> list[dict[str, Any]]:
     if shutil.which(checkov) is None:
         pytest.fail(f"checkov is not installed: {SETUP_HINT}")
     directory = tmp_path_factory.mktemp("rendered")
-    for name in EXAMPLES:
-        rendered = helm(*template_args((str(example(name)),))).stdout
+    for name in RENDERS:
+        rendered = helm(*template_args(values_files(name))).stdout
         (directory / f"{name}.yaml").write_text(rendered)
     result = subprocess.run(
         [

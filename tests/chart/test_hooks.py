@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.chart.helm import EXAMPLES, by_component, is_hook, label, render_example
+from tests.chart.helm import RENDERS, by_component, is_hook, label, render_example
 
 
 def _annotations(obj: dict[str, Any]) -> dict[str, str]:
@@ -66,7 +66,7 @@ def test_migration_waits_for_the_bundled_database_on_first_install():
     assert _annotations(job)["helm.sh/hook"] == "post-install,pre-upgrade"
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_hook_deletion_policy(name):
     """A new run replaces the previous Job; a succeeded Job is removed; a failed one stays
     (with its pod and logs) until the next attempt, for `kubectl logs job/...`."""
@@ -80,7 +80,7 @@ def test_hook_deletion_policy(name):
             assert "hook-succeeded" in policy, label(obj)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_hook_dependencies_exist_before_the_hook(name):
     objects = render_example(name)
     release = {(o["kind"], o["metadata"]["name"]): o for o in objects}
@@ -102,7 +102,7 @@ def test_hook_dependencies_exist_before_the_hook(name):
             )
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_only_migration_and_tests_are_hooks(name):
     """Everything else is a release object: deleted with the release, diffed on upgrade."""
     hooks = {

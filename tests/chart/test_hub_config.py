@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.chart.helm import EXAMPLES, by_component, render_example
+from tests.chart.helm import DEFAULTS, RENDERS, by_component, example, render_example
 from tests.support.paths import REPO_ROOT
 
 HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
@@ -29,18 +30,29 @@ def _container(obj: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def _env(container: dict[str, Any]) -> dict[str, str]:
-    """The container's environment as the pod sees it; Secret refs get a stand-in of the
-    generated length (the admin password must be 32+ characters), field refs a name."""
-    env = {}
+    """The container's environment as the pod sees it: Secret refs get a stand-in of the
+    right shape (URLs for *-url keys, a host for host keys, 64 characters for the admin
+    password), field refs a name, and $(VAR) is expanded from earlier entries as kubelet does."""
+    env: dict[str, str] = {}
     for item in container.get("env", []):
         if "value" in item:
-            env[item["name"]] = str(item["value"])
+            value = str(item["value"])
+            for name, earlier in env.items():
+                value = value.replace(f"$({name})", earlier)
+            env[item["name"]] = value
         elif "secretKeyRef" in item.get("valueFrom", {}):
-            key = item["valueFrom"]["secretKeyRef"]["key"]
-            env[item["name"]] = "a" * 64 if key == "admin-password" else "secret-value"
+            env[item["name"]] = _secret_stand_in(item["valueFrom"]["secretKeyRef"]["key"])
         else:
             env[item["name"]] = "podlab"
     return env
+
+
+def _secret_stand_in(key: str) -> str:
+    if key.endswith("-url"):
+        return f"https://idp.example.com/{key}"
+    if key == "host":
+        return "db.example.com"
+    return "a" * 64 if key == "admin-password" else "secret-value"
 
 
 def _mount_hub_config(objects: list[dict[str, Any]], root: Path) -> Path:
@@ -59,7 +71,7 @@ def _mount_hub_config(objects: list[dict[str, Any]], root: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_hub_configmap_passes_podlab_validate(name, tmp_path):
     objects = render_example(name)
     deployment = by_component(objects, "Deployment", "hub")
@@ -103,7 +115,7 @@ def _load_hub(objects: list[dict[str, Any]], root: Path, monkeypatch: pytest.Mon
     return app
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_hub_starts_from_the_rendered_config(name, tmp_path, monkeypatch):
     from jupyterhub.app import JupyterHub
     from jupyterhub.services.service import Service
@@ -114,6 +126,11 @@ def test_hub_starts_from_the_rendered_config(name, tmp_path, monkeypatch):
     hub = JupyterHub(config=config)
     assert hub.db_url.startswith("postgresql+psycopg2://")
     assert ":" not in hub.db_url.split("//", 1)[1].split("@", 1)[0], "no password in the URL"
+    assert "$(" not in hub.db_url
+    # singleuser.serviceAccount.annotations reach the spawner's user ServiceAccounts.
+    values = yaml.safe_load(example(name).read_text()) if name != DEFAULTS else {}
+    expected = values.get("singleuser", {}).get("serviceAccount", {}).get("annotations", {})
+    assert config.PodlabKubeSpawner.user_service_account_annotations == expected
     assert hub.cleanup_servers is False, "a hub restart must not stop user servers"
     assert config.ConfigurableHTTPProxy.should_start is False
     assert config.ConfigurableHTTPProxy.api_url.endswith(".svc:8001")
@@ -147,25 +164,37 @@ def test_oidc_groups_are_wired_to_jupyterhub_groups(tmp_path, monkeypatch):
     assert authenticator.scope == ["openid", "profile", "email"]
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
-def test_mlflow_environment_passes_the_server_settings_check(name):
+@pytest.mark.parametrize("name", RENDERS)
+def test_mlflow_environment_passes_the_server_settings_check(name, tmp_path):
     from podlab_mlflow.settings import load_settings
 
     objects = render_example(name)
     mlflow = by_component(objects, "Deployment", "mlflow")
-    env = _env(_container(mlflow, "mlflow"))
+    container = _container(mlflow, "mlflow")
+    env = _env(container)
+    destination = env["PODLAB_MLFLOW_ARTIFACTS_DESTINATION"]
+    if not destination.startswith("s3://"):
+        # The artifacts volume: mounted exactly there, from the kept claim.
+        mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+        volumes = {v["name"]: v for v in mlflow["spec"]["template"]["spec"]["volumes"]}
+        claim = volumes[mounts[destination]]["persistentVolumeClaim"]["claimName"]
+        pvc = [o for o in objects if o["kind"] == "PersistentVolumeClaim"]
+        assert [o["metadata"]["name"] for o in pvc] == [claim]
+        env["PODLAB_MLFLOW_ARTIFACTS_DESTINATION"] = str(tmp_path)
     settings = load_settings(env)
     service = by_component(objects, "Service", "mlflow")["metadata"]["name"]
     assert service in settings.allowed_hosts
     assert settings.database_url.startswith("postgresql+psycopg2://")
-    assert settings.artifacts_destination.startswith("s3://")
+    assert "$(" not in settings.database_url, "every $(VAR) names an env var defined before it"
+    if name == DEFAULTS:  # the host comes from the database Secret
+        assert "@db.example.com:5432/mlflow" in settings.database_url
     assert settings.service_prefix == "/services/mlflow/"
     migrate = by_component(objects, "Job", "mlflow-migrate")
     job_env = _env(migrate["spec"]["template"]["spec"]["containers"][0])
     assert job_env["PODLAB_MLFLOW_DATABASE_URL"] == env["PODLAB_MLFLOW_DATABASE_URL"]
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_user_servers_get_the_in_cluster_mlflow_url(name, tmp_path):
     from podlab.config import load_config
 

@@ -19,7 +19,7 @@ import yaml
 from podlab.config import load_config
 from podlab.k8s.network import network_policy
 from podlab.k8s.objects import UserNamespace, namespace
-from tests.chart.helm import EXAMPLES, by_component, render_example
+from tests.chart.helm import RENDERS, by_component, render_example
 
 METADATA = "169.254.169.254"
 
@@ -57,7 +57,7 @@ def _allows(rules: list[dict[str, Any]], address: str, port: int, key: str = "to
     return False
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_user_pods_cannot_reach_metadata_or_the_database(name, tmp_path):
     objects = render_example(name)
     config = _podlab_config(objects, tmp_path)
@@ -103,7 +103,7 @@ def test_platform_pods_reach_the_database(component):
     assert not _allows(policy["spec"]["egress"], "10.20.64.10", 22)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_user_namespace_selector_matches_the_namespaces_the_hub_creates(name):
     """The chart's policies admit user pods by namespace labels; those labels come from
     podlab.k8s, so a renamed label would silently cut users off the hub."""

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from podlab.config import parse_config
-from tests.chart.helm import EXAMPLES, example, find, render_example
+from tests.chart.helm import RENDERS, by_component, example, find, render_example
 from tests.chart.rbac_derivation import Permission, expand, required_permissions
 
 ESCALATION_VERBS = {"escalate", "bind", "impersonate", "*"}
@@ -25,11 +25,12 @@ def _granted(objects: list[dict[str, Any]]) -> set[Permission]:
     return granted
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_hub_rbac_matches_what_the_hub_code_calls(name):
-    config = parse_config(yaml.safe_load(example(name).read_text()))
-    required = required_permissions(config)
-    granted = _granted(render_example(name))
+    objects = render_example(name)
+    hub_config = by_component(objects, "ConfigMap", "hub")["data"]["podlab.yaml"]
+    required = required_permissions(parse_config(yaml.safe_load(hub_config)))
+    granted = _granted(objects)
     missing = sorted(set(required) - granted)
     extra = sorted(granted - set(required))
     assert not missing, "the hub would get 403 for: " + ", ".join(
@@ -51,7 +52,7 @@ def test_derivation_sees_podlab_choices():
     assert ("", "services", "create") in spark
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_no_rule_can_escalate_or_read_secrets(name):
     for permission in _granted(render_example(name)):
         group, resource, verb = permission

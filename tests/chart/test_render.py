@@ -7,13 +7,18 @@ typo'd field or an API removed in a newer release fails here rather than at inst
 
 from __future__ import annotations
 
+from typing import Any
+
 import kubernetes_validate
 import pytest
 
 from tests.chart.helm import (
     CHART,
+    DEFAULTS,
     EXAMPLES,
     KUBERNETES_VERSIONS,
+    RENDERS,
+    by_component,
     example,
     helm,
     label,
@@ -37,38 +42,100 @@ def test_examples_exist():
     assert set(EXAMPLES) >= {"minimal", "production-eks", "gpu-heavy"}
 
 
-def test_defaults_ask_for_what_the_chart_cannot_guess():
-    """The defaults alone render nothing: the database, the bucket and the identity provider
-    are per site. One message lists every missing value and how to provide it."""
-    error = render_error()
-    assert "podlab: invalid values:" in error
-    for value in (
-        "hub.db.host is empty",
-        "hub.db.existingSecret is empty",
-        "mlflow.db.existingSecret is empty",
-        "mlflow.artifacts.destination is empty",
-        "hub.auth.oidc.authorizeUrl",
-        "postgresql.bundled.enabled=true for a trial",
-        "hub.auth.type=password for a trial",
-    ):
-        assert value in error, f"{value!r} missing from:\n{error}"
+def _env(objects: list[dict[str, Any]], component: str) -> dict[str, dict[str, Any]]:
+    deployment = by_component(objects, "Deployment", component)
+    return {e["name"]: e for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
-def test_defaults_render_with_only_the_site_values():
-    """values.yaml plus the values no chart can guess renders a complete release."""
-    objects = render_example(
-        "minimal",
-        'postgresql={"bundled": {"enabled": false}}',
-        'hub.db={"host": "db.example.com", "existingSecret": "podlab-db"}',
-        'mlflow.db={"existingSecret": "podlab-db"}',
-    )
+def _secret_ref(entry: dict[str, Any]) -> tuple[str, str]:
+    ref = entry["valueFrom"]["secretKeyRef"]
+    return ref["name"], ref["key"]
+
+
+def test_defaults_render_a_production_shaped_release():
+    """values.yaml alone renders: external PostgreSQL and the identity provider come from
+    Secrets with documented names (their hosts and URLs too, when no value names them), and
+    MLflow keeps artifacts on a kept volume until a bucket is named. No bundled database."""
+    objects = render_example(DEFAULTS)
     kinds = {o["kind"] for o in objects}
     assert {"Deployment", "Service", "ConfigMap", "Secret", "ClusterRole", "Job"} <= kinds
     assert "StatefulSet" not in kinds, "the bundled database must be off unless asked for"
+    hub = _env(objects, "hub")
+    assert _secret_ref(hub["PODLAB_HUB_DB_HOST"]) == ("podlab-hub-db", "host")
+    assert _secret_ref(hub["PGPASSWORD"]) == ("podlab-hub-db", "password")
+    for variable, key in [
+        ("OAUTH2_AUTHORIZE_URL", "authorize-url"),
+        ("OAUTH2_TOKEN_URL", "token-url"),
+        ("OAUTH2_USERDATA_URL", "userdata-url"),
+        ("OAUTH_CLIENT_ID", "client-id"),
+        ("OAUTH_CLIENT_SECRET", "client-secret"),
+    ]:
+        assert _secret_ref(hub[variable]) == ("podlab-oidc", key)
+    mlflow = _env(objects, "mlflow")
+    assert _secret_ref(mlflow["PODLAB_MLFLOW_DB_HOST"]) == ("podlab-mlflow-db", "host")
+    assert _secret_ref(mlflow["PODLAB_MLFLOW_DATABASE_PASSWORD"]) == (
+        "podlab-mlflow-db",
+        "password",
+    )
+    assert mlflow["PODLAB_MLFLOW_DATABASE_URL"]["value"] == (
+        "postgresql+psycopg2://mlflow@$(PODLAB_MLFLOW_DB_HOST):5432/mlflow"
+    )
+    names = list(mlflow)
+    assert names.index("PODLAB_MLFLOW_DB_HOST") < names.index("PODLAB_MLFLOW_DATABASE_URL"), (
+        "Kubernetes expands $(VAR) only from variables defined earlier"
+    )
+
+
+def test_site_values_replace_what_the_secrets_would_hold():
+    objects = render_example(
+        DEFAULTS,
+        'hub.db={"host": "db.example.com", "existingSecret": "podlab-db"}',
+        'mlflow.db={"existingSecret": "podlab-db", "passwordKey": "mlflow-password"}',
+        'hub.auth.oidc={"authorizeUrl": "https://idp.example.com/a", "clientId": "podlab"}',
+    )
+    hub, mlflow = _env(objects, "hub"), _env(objects, "mlflow")
+    assert hub["PODLAB_HUB_DB_HOST"] == {"name": "PODLAB_HUB_DB_HOST", "value": "db.example.com"}
+    assert mlflow["PODLAB_MLFLOW_DB_HOST"]["value"] == "db.example.com", (
+        "MLflow shares the hub's server"
+    )
+    assert _secret_ref(mlflow["PODLAB_MLFLOW_DATABASE_PASSWORD"]) == (
+        "podlab-db",
+        "mlflow-password",
+    )
+    assert hub["OAUTH2_AUTHORIZE_URL"]["value"] == "https://idp.example.com/a"
+    assert hub["OAUTH_CLIENT_ID"]["value"] == "podlab"
+    assert _secret_ref(hub["OAUTH2_TOKEN_URL"]) == ("podlab-oidc", "token-url")
+
+
+def test_values_the_schema_cannot_judge_are_refused_in_one_message():
+    """Contradictions across values: every one listed, each with the way out."""
+    error = render_error(
+        sets=(
+            'hub.db.existingSecret=""',
+            'mlflow.db.existingSecret=""',
+            'hub.auth.oidc.existingSecret=""',
+            "mlflow.replicas=2",
+        )
+    )
+    assert "podlab: invalid values:" in error
+    for text in (
+        "hub.db.existingSecret is empty",
+        "mlflow.db.existingSecret is empty",
+        "postgresql.bundled.enabled=true for a trial",
+        "hub.auth.oidc.existingSecret is empty",
+        "hub.auth.type=password for a trial",
+        "mlflow.replicas is 2 but the artifacts volume is ReadWriteOnce",
+        "set the destination to s3://BUCKET/PREFIX",
+    ):
+        assert text in error, f"{text!r} missing from:\n{error}"
+    bundled = render_error(
+        values=(str(example("minimal")),), sets=('hub.db.host="db.example.com"',)
+    )
+    assert "hub.db.host is set and postgresql.bundled.enabled is true" in bundled
 
 
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_every_object_is_valid_kubernetes(name, version):
     problems = []
     objects = render_example(name)

@@ -10,7 +10,15 @@ from typing import Any
 
 import pytest
 
-from tests.chart.helm import EXAMPLES, by_component, is_hook, label, pod_specs, render_example
+from tests.chart.helm import (
+    DEFAULTS,
+    RENDERS,
+    by_component,
+    is_hook,
+    label,
+    pod_specs,
+    render_example,
+)
 
 LONG_RUNNING = ("Deployment", "StatefulSet")
 
@@ -19,7 +27,7 @@ def _containers(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return list(spec.get("initContainers", [])) + list(spec["containers"])
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_every_container_runs_restricted(name):
     """Pod Security `restricted` and more: non-root, no escalation, no capabilities,
     RuntimeDefault seccomp, read-only root filesystem."""
@@ -46,7 +54,7 @@ def test_every_container_runs_restricted(name):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_every_container_has_requests_and_limits(name):
     problems = []
     for obj, spec in pod_specs(render_example(name)):
@@ -59,7 +67,7 @@ def test_every_container_has_requests_and_limits(name):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_every_long_running_container_has_probes(name):
     """Init containers, Jobs and test pods run to completion; everything else is probed."""
     problems = []
@@ -76,14 +84,14 @@ def test_every_long_running_container_has_probes(name):
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_only_the_hub_gets_a_kubernetes_api_token(name):
     for obj, spec in pod_specs(render_example(name)):
         wanted = obj["metadata"]["labels"]["app.kubernetes.io/component"] == "hub"
         assert spec.get("automountServiceAccountToken") is wanted, label(obj)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_images_are_pinned(name):
     for obj, spec in pod_specs(render_example(name)):
         for container in _containers(spec):
@@ -98,13 +106,17 @@ def test_hub_is_a_single_replica_replaced_not_rolled():
     assert hub["spec"]["strategy"] == {"type": "Recreate"}
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_helm_never_owns_a_volume_with_user_data(name):
     """Home PVCs are created by the hub in user namespaces, never by Helm, so no upgrade or
     uninstall can delete them; the bundled database's volume comes from a StatefulSet claim
-    template that is retained when the StatefulSet goes."""
+    template that is retained when the StatefulSet goes; the one claim Helm renders (MLflow's
+    artifacts without a bucket) carries resource-policy keep."""
     objects = render_example(name)
-    assert not [o for o in objects if o["kind"] in ("PersistentVolumeClaim", "PersistentVolume")]
+    volumes = [o for o in objects if o["kind"] in ("PersistentVolumeClaim", "PersistentVolume")]
+    assert [label(o) for o in volumes] in ([], ["PersistentVolumeClaim/podlab-mlflow-artifacts"])
+    for claim in volumes:
+        assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     for obj in objects:
         if obj["kind"] == "StatefulSet" and obj["spec"].get("volumeClaimTemplates"):
             assert obj["spec"]["persistentVolumeClaimRetentionPolicy"] == {
@@ -114,6 +126,40 @@ def test_helm_never_owns_a_volume_with_user_data(name):
     for _obj, spec in pod_specs(objects):
         for volume in spec.get("volumes", []):
             assert "hostPath" not in volume
+
+
+@pytest.mark.parametrize(
+    ("sets", "strategy", "claim"),
+    [
+        ((), "Recreate", "podlab-mlflow-artifacts"),
+        (("mlflow.artifacts.volume.accessModes=[\"ReadWriteMany\"]",), "RollingUpdate",
+         "podlab-mlflow-artifacts"),
+        (('mlflow.artifacts.volume={"existingClaim": "restored"}',), "Recreate", "restored"),
+        (('mlflow.artifacts.destination="s3://bucket/mlflow"',), "RollingUpdate", None),
+    ],
+)  # fmt: skip
+def test_mlflow_artifacts_volume_or_bucket(sets, strategy, claim):
+    """Without a bucket, artifacts live on a claim mounted where the server writes them; a
+    ReadWriteOnce claim attaches to one node, so the old pod must go first (Recreate)."""
+    objects = render_example(DEFAULTS, *sets)
+    mlflow = by_component(objects, "Deployment", "mlflow")
+    assert mlflow["spec"]["strategy"]["type"] == strategy
+    spec = mlflow["spec"]["template"]["spec"]
+    claims = [
+        v["persistentVolumeClaim"]["claimName"]
+        for v in spec["volumes"]
+        if "persistentVolumeClaim" in v
+    ]
+    assert claims == ([claim] if claim else [])
+    rendered = [o["metadata"]["name"] for o in objects if o["kind"] == "PersistentVolumeClaim"]
+    assert rendered == ([claim] if claim == "podlab-mlflow-artifacts" else [])
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    mounts = {m["mountPath"] for m in spec["containers"][0]["volumeMounts"]}
+    destination = env["PODLAB_MLFLOW_ARTIFACTS_DESTINATION"]
+    assert destination == "s3://bucket/mlflow" if claim is None else destination in mounts
+    assert (
+        spec["securityContext"]["fsGroup"] == spec["containers"][0]["securityContext"]["runAsUser"]
+    )
 
 
 def test_bundled_database_password_outlives_the_release():
@@ -134,7 +180,7 @@ def test_bundled_database_is_off_unless_asked_for():
         assert ("StatefulSet", "postgresql") not in kinds
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_disruption_budgets_cover_every_deployment(name):
     objects = render_example(name)
     budgets = [o for o in objects if o["kind"] == "PodDisruptionBudget"]
@@ -145,7 +191,7 @@ def test_disruption_budgets_cover_every_deployment(name):
         assert any(b["spec"]["selector"]["matchLabels"] == selector for b in budgets), label(obj)
 
 
-@pytest.mark.parametrize("name", EXAMPLES)
+@pytest.mark.parametrize("name", RENDERS)
 def test_helm_tests_check_hub_api_and_mlflow_health_through_services(name):
     objects = render_example(name)
     tests = [o for o in objects if o["kind"] == "Pod" and is_hook(o)]

@@ -86,41 +86,65 @@ labels:
 {{- default (include "podlab.componentName" (dict "root" . "component" "postgresql")) .Values.postgresql.bundled.existingSecret -}}
 {{- end -}}
 
-{{/* Database coordinates; the bundled server fills in whatever the values leave empty. */}}
+{{/* Database coordinates. The bundled server, when enabled, is the database of both; otherwise
+     each component reads its password (and, unless a host value is set, its host) from its
+     existing Secret, so the defaults render and a site may keep all of it in one Secret. */}}
 {{- define "podlab.hub.dbHost" -}}
-{{- if .Values.hub.db.host -}}{{ .Values.hub.db.host }}
-{{- else if .Values.postgresql.bundled.enabled -}}{{ include "podlab.postgresql.serviceName" . }}.{{ .Release.Namespace }}.svc
-{{- else -}}{{ include "podlab.validate" . }}
+{{- if .Values.postgresql.bundled.enabled -}}{{ include "podlab.postgresql.serviceName" . }}.{{ .Release.Namespace }}.svc
+{{- else -}}{{ .Values.hub.db.host }}
 {{- end -}}
 {{- end -}}
 
 {{- define "podlab.mlflow.dbHost" -}}
-{{- if .Values.mlflow.db.host -}}{{ .Values.mlflow.db.host }}
-{{- else -}}{{ include "podlab.hub.dbHost" . }}
+{{- if .Values.postgresql.bundled.enabled -}}{{ include "podlab.hub.dbHost" . }}
+{{- else -}}{{ .Values.mlflow.db.host | default .Values.hub.db.host }}
 {{- end -}}
 {{- end -}}
 
 {{- define "podlab.hub.dbSecretName" -}}
-{{- if .Values.hub.db.existingSecret -}}{{ .Values.hub.db.existingSecret }}
-{{- else if .Values.postgresql.bundled.enabled -}}{{ include "podlab.postgresql.secretName" . }}
-{{- else -}}{{ include "podlab.validate" . }}
+{{- if .Values.postgresql.bundled.enabled -}}{{ include "podlab.postgresql.secretName" . }}
+{{- else -}}{{ .Values.hub.db.existingSecret }}
 {{- end -}}
 {{- end -}}
 
 {{- define "podlab.mlflow.dbSecretName" -}}
-{{- if .Values.mlflow.db.existingSecret -}}{{ .Values.mlflow.db.existingSecret }}
-{{- else if .Values.postgresql.bundled.enabled -}}{{ include "podlab.postgresql.secretName" . }}
-{{- else -}}{{ include "podlab.validate" . }}
+{{- if .Values.postgresql.bundled.enabled -}}{{ include "podlab.postgresql.secretName" . }}
+{{- else -}}{{ .Values.mlflow.db.existingSecret }}
 {{- end -}}
+{{- end -}}
+
+{{/* Env vars with a component's database host and password; the URL refers to the host as
+     $(<prefix>_HOST), which Kubernetes expands. (dict "root" $ "component" "hub"|"mlflow"
+     "prefix" "PODLAB_HUB_DB" "passwordEnv" "PGPASSWORD") */}}
+{{- define "podlab.dbEnv" -}}
+{{- $db := get .root.Values .component | dig "db" dict -}}
+{{- $host := include (printf "podlab.%s.dbHost" .component) .root -}}
+{{- $secret := include (printf "podlab.%s.dbSecretName" .component) .root -}}
+- name: {{ .prefix }}_HOST
+{{- if $host }}
+  value: {{ $host | quote }}
+{{- else }}
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: {{ $db.hostKey }}}
+{{- end }}
+- name: {{ .passwordEnv }}
+  valueFrom:
+    secretKeyRef: {name: {{ $secret }}, key: {{ $db.passwordKey }}}
 {{- end -}}
 
 {{- define "podlab.mlflow.databaseUrl" -}}
-{{- printf "postgresql+psycopg2://%s@%s:%v/%s" .Values.mlflow.db.user (include "podlab.mlflow.dbHost" .) .Values.mlflow.db.port .Values.mlflow.db.name -}}
+{{- printf "postgresql+psycopg2://%s@$(PODLAB_MLFLOW_DB_HOST):%v/%s" .Values.mlflow.db.user .Values.mlflow.db.port .Values.mlflow.db.name -}}
 {{- end -}}
 
 {{- define "podlab.hub.databaseUrl" -}}
-{{- printf "postgresql+psycopg2://%s@%s:%v/%s" .Values.hub.db.user (include "podlab.hub.dbHost" .) .Values.hub.db.port .Values.hub.db.name -}}
+{{- printf "postgresql+psycopg2://%s@$(PODLAB_HUB_DB_HOST):%v/%s" .Values.hub.db.user .Values.hub.db.port .Values.hub.db.name -}}
 {{- end -}}
+
+{{/* MLflow's artifacts volume (used when mlflow.artifacts.destination is empty). */}}
+{{- define "podlab.mlflow.artifactsClaim" -}}
+{{- .Values.mlflow.artifacts.volume.existingClaim | default (include "podlab.componentName" (dict "root" . "component" "mlflow-artifacts")) -}}
+{{- end -}}
+{{- define "podlab.mlflow.artifactsDir" -}}/var/lib/podlab-mlflow/artifacts{{- end -}}
 
 {{- define "podlab.mlflow.serviceAccountName" -}}
 {{- if .Values.mlflow.serviceAccount.create -}}
@@ -234,29 +258,22 @@ renders first, the admin sees the whole list.
 {{- end -}}
 {{- end -}}
 {{- $bundled := .Values.postgresql.bundled.enabled -}}
-{{- if and (not $bundled) (not .Values.hub.db.host) -}}
-{{- $problems = append $problems "hub.db.host is empty: set it to your PostgreSQL server (terraform's helm_values has it), or set postgresql.bundled.enabled=true for a trial" -}}
+{{- range $component := list "hub" "mlflow" -}}
+{{- $db := (get $.Values $component).db -}}
+{{- if and $bundled $db.host -}}
+{{- $problems = append $problems (printf "%s.db.host is set and postgresql.bundled.enabled is true: use one database server; unset %s.db.host or the bundled server" $component $component) -}}
 {{- end -}}
-{{- if and (not $bundled) (not .Values.hub.db.existingSecret) -}}
-{{- $problems = append $problems "hub.db.existingSecret is empty: name the Secret holding the hub database password (key hub.db.passwordKey), or set postgresql.bundled.enabled=true for a trial" -}}
+{{- if and (not $bundled) (not $db.existingSecret) (or (eq $component "hub") $.Values.mlflow.enabled) -}}
+{{- $problems = append $problems (printf "%s.db.existingSecret is empty: name the Secret holding the %s database password (key %s.db.passwordKey) and, unless a host is set, its host (key %s.db.hostKey), or set postgresql.bundled.enabled=true for a trial" $component $component $component $component) -}}
 {{- end -}}
-{{- if .Values.mlflow.enabled -}}
-{{- if and (not $bundled) (not .Values.mlflow.db.existingSecret) -}}
-{{- $problems = append $problems "mlflow.db.existingSecret is empty: name the Secret holding the MLflow database password (key mlflow.db.passwordKey), or set postgresql.bundled.enabled=true for a trial" -}}
 {{- end -}}
-{{- if not .Values.mlflow.artifacts.destination -}}
-{{- $problems = append $problems "mlflow.artifacts.destination is empty: set it to s3://BUCKET/PREFIX (terraform's helm_values has it), or set mlflow.enabled=false" -}}
-{{- end -}}
+{{- $mlflow := .Values.mlflow -}}
+{{- if and $mlflow.enabled (not $mlflow.artifacts.destination) (gt (int $mlflow.replicas) 1) (not (has "ReadWriteMany" $mlflow.artifacts.volume.accessModes)) -}}
+{{- $problems = append $problems (printf "mlflow.replicas is %v but the artifacts volume is %s (mlflow.artifacts.destination is empty): set the destination to s3://BUCKET/PREFIX, use one replica, or a ReadWriteMany storage class with mlflow.artifacts.volume.accessModes [ReadWriteMany]" $mlflow.replicas (join "," $mlflow.artifacts.volume.accessModes)) -}}
 {{- end -}}
 {{- $oidc := .Values.hub.auth.oidc -}}
-{{- if eq .Values.hub.auth.type "oidc" -}}
-{{- $missing := list -}}
-{{- range $key := list "authorizeUrl" "tokenUrl" "userdataUrl" "clientId" "existingSecret" -}}
-{{- if not (get $oidc $key) -}}{{- $missing = append $missing (printf "hub.auth.oidc.%s" $key) -}}{{- end -}}
-{{- end -}}
-{{- if $missing -}}
-{{- $problems = append $problems (printf "hub.auth.type is oidc but %s %s empty: set them from your identity provider, or set hub.auth.type=password for a trial" (join ", " $missing) (ternary "is" "are" (eq (len $missing) 1))) -}}
-{{- end -}}
+{{- if and (eq .Values.hub.auth.type "oidc") (not $oidc.existingSecret) -}}
+{{- $problems = append $problems "hub.auth.type is oidc but hub.auth.oidc.existingSecret is empty: name the Secret holding the client secret (key hub.auth.oidc.clientSecretKey; also authorize-url, token-url, userdata-url and client-id for the settings left empty), or set hub.auth.type=password for a trial" -}}
 {{- end -}}
 {{- if and $oidc.allowAll $oidc.allowedGroups -}}
 {{- $problems = append $problems "hub.auth.oidc: allowAll and allowedGroups contradict each other; keep one" -}}
@@ -331,11 +348,9 @@ renders first, the admin sees the whole list.
 
 {{/* The environment `podlab-mlflow migrate|serve` reads (mlflow-server/src/podlab_mlflow/settings.py). */}}
 {{- define "podlab.mlflow.databaseEnv" -}}
+{{ include "podlab.dbEnv" (dict "root" . "component" "mlflow" "prefix" "PODLAB_MLFLOW_DB" "passwordEnv" "PODLAB_MLFLOW_DATABASE_PASSWORD") }}
 - name: PODLAB_MLFLOW_DATABASE_URL
   value: {{ include "podlab.mlflow.databaseUrl" . | quote }}
-- name: PODLAB_MLFLOW_DATABASE_PASSWORD
-  valueFrom:
-    secretKeyRef: {name: {{ include "podlab.mlflow.dbSecretName" . }}, key: {{ .Values.mlflow.db.passwordKey }}}
 {{- end -}}
 
 {{/* A helm test pod that GETs a URL with the hub image's Python and checks the answer. */}}
