@@ -312,3 +312,44 @@ def test_config_with_include_falls_back_to_git(tmp_path):
     state = capture_git(repo)
     assert state.remote == "https://example.org/x.git"
     assert state.remote_name == "upstream"
+
+
+def test_repeated_dirty_captures_start_the_diff_early_and_agree(tmp_path):
+    """After a dirty capture the next one runs `git diff` next to `git status`; the result is
+    what a first capture would record, and a tree cleaned in between records no diff."""
+    from envlogger import gitstate
+
+    repo = make_repo(tmp_path / "repo")
+    write(repo / "train.py", "print('changed')\n")
+    write(repo / "notes.txt", "untracked\n")
+    gitstate._LAST_DIRTY.clear()
+    first = capture_git(repo)
+    probe = gitstate.GitProbe(repo)
+    assert "diff" in probe.pending, "a dirty tree last time: the diff starts at once"
+    second = probe.finish()
+    assert second.to_dict() == first.to_dict()
+    clone = apply_to_fresh_checkout(repo, tmp_path, second.diff_bytes)
+    assert tree_hashes(clone) == tree_hashes(repo)
+    git(repo, "checkout", "--", "train.py")
+    (repo / "notes.txt").unlink()
+    clean = capture_git(repo)
+    assert (clean.dirty, clean.diff_bytes) == (False, b"")
+    assert "diff" not in gitstate.GitProbe(repo).pending, "clean last time: no speculation"
+
+
+def test_early_diff_in_a_repository_without_commits(tmp_path):
+    """`git diff HEAD` fails before the first commit: the capture falls back to the empty tree."""
+    from envlogger import gitstate
+
+    repo = tmp_path / "fresh"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    write(repo / "a.txt", "one\n")
+    git(repo, "add", "a.txt")
+    gitstate._LAST_DIRTY[repo] = True
+    probe = gitstate.GitProbe(repo)
+    assert "diff" in probe.pending
+    state = probe.finish()
+    assert state.commit is None
+    assert state.dirty is True
+    assert b"+one\n" in state.diff_bytes

@@ -412,15 +412,17 @@ def _untracked_patch(root: Path, untracked: list[bytes]) -> tuple[list[bytes], l
 _BINARY_LINE = re.compile(rb"^Binary files .* differ$", re.MULTILINE)
 
 
+DIFF_OPTIONS = ("--submodule=diff", "--no-ext-diff", "--no-textconv", "--no-color")
+
+
 def _tracked_patch(
     git: str, root: Path, env: dict[str, str], base: str
 ) -> tuple[bytes, list[BinaryFile]]:
-    out = run_git(
-        git,
-        root,
-        ["diff", base, "--submodule=diff", "--no-ext-diff", "--no-textconv", "--no-color"],
-        env=env,
-    ).stdout
+    return _split_binaries(run_git(git, root, ["diff", base, *DIFF_OPTIONS], env=env).stdout, root)
+
+
+def _split_binaries(out: bytes, root: Path) -> tuple[bytes, list[BinaryFile]]:
+    """The patch without its binary sections, and those files listed by size and sha256."""
     if not _BINARY_LINE.search(out):
         return out, []
     kept: list[bytes] = []
@@ -454,6 +456,10 @@ def _patch_header(binaries: list[BinaryFile]) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
+_LAST_DIRTY: dict[Path, bool] = {}
+"""Per repository root: was the tree dirty at the last capture in this process?"""
+
+
 class GitProbe:
     """The first git queries for one directory, started at once and running concurrently.
 
@@ -485,6 +491,12 @@ class GitProbe:
             )
         if self.remotes is None:
             self.pending["remotes"] = PendingGit(self.git, start_dir, REMOTES_ARGS, self.env)
+        if self.root is not None and with_diff and not light and _LAST_DIRTY.get(self.root):
+            # The tree was dirty last time (a notebook being edited): start the diff next to
+            # the status instead of after it, on the other core. A clean tree never pays.
+            self.pending["diff"] = PendingGit(
+                self.git, self.root, ["diff", "HEAD", *DIFF_OPTIONS], self.env
+            )
 
     def finish(self) -> GitState:
         """Never raises for git problems: they become `unavailable_reason`."""
@@ -536,8 +548,9 @@ class GitProbe:
             errors.append(f"submodules: {err.detail}")
         diff_bytes = b""
         binaries: list[BinaryFile] = []
+        _LAST_DIRTY[root] = dirty
         if dirty and self.with_diff:
-            tracked, tracked_bin = _tracked_patch(git, root, env, st.commit or EMPTY_TREE)
+            tracked, tracked_bin = self._tracked(git, root, st.commit)
             untracked_patches, untracked_bin = _untracked_patch(root, st.untracked)
             binaries = tracked_bin + untracked_bin
             diff_bytes = _patch_header(binaries) + tracked + b"".join(untracked_patches)
@@ -558,6 +571,16 @@ class GitProbe:
             diff_bytes=diff_bytes,
             errors=tuple(errors),
         )
+
+    def _tracked(self, git: str, root: Path, commit: str | None) -> tuple[bytes, list[BinaryFile]]:
+        """The tracked changes: the speculative `git diff HEAD` when it ran against a commit
+        (a repository without one diffs against the empty tree), else a fresh one."""
+        speculative = self.pending.get("diff")
+        if speculative is not None and commit is not None:
+            result = speculative.result(check=False)
+            if result.returncode == 0:
+                return _split_binaries(result.stdout, root)
+        return _tracked_patch(git, root, self.env, commit or EMPTY_TREE)
 
 
 def capture_git(start_dir: Path, *, with_diff: bool = True, light: bool = False) -> GitState:
