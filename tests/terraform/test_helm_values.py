@@ -119,17 +119,21 @@ def test_database_secret_is_synced_from_the_rds_master_secret(manifests, helm_va
     assert manifests["SecretStore"]["spec"]["provider"]["aws"]["service"] == "SecretsManager"
 
 
-def _render(values_yaml: str, tmp_path: Path) -> list[dict[str, Any]]:
+def _render(
+    values_yaml: str, tmp_path: Path, site_values: Path | None = None
+) -> list[dict[str, Any]]:
+    """helm template with a site file first and terraform's values last, as documented."""
     helm = tool("helm")
     if not (CHART / "Chart.yaml").is_file():
         pytest.fail(f"{CHART} is missing: the chart issue provides it", pytrace=False)
-    example = yaml.safe_load(CHART_EXAMPLE.read_text())
-    overlay = tmp_path / "login.yaml"
-    overlay.write_text(yaml.safe_dump({"hub": {"auth": example["hub"]["auth"]}}))
+    if site_values is None:
+        example = yaml.safe_load(CHART_EXAMPLE.read_text())
+        site_values = tmp_path / "login.yaml"
+        site_values.write_text(yaml.safe_dump({"hub": {"auth": example["hub"]["auth"]}}))
     values = tmp_path / "terraform-values.yaml"
     values.write_text(values_yaml)
     argv = [helm, "template", "podlab", str(CHART), "--namespace", "podlab",
-            "-f", str(overlay), "-f", str(values)]  # fmt: skip
+            "-f", str(site_values), "-f", str(values)]  # fmt: skip
     try:
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     except FileNotFoundError:
@@ -161,3 +165,27 @@ def test_chart_renders_with_helm_values(helm_values_yaml, manifests, tmp_path):
     for name in db_clients:
         component = workloads[name]["labels"]["app.kubernetes.io/component"]
         assert component in selector["values"], f"{name} reaches the database but is not selected"
+
+
+def test_production_example_with_helm_values_uses_what_terraform_created(
+    helm_values_yaml, helm_values, manifests, tmp_path
+):
+    """The documented production command (-f production-eks.yaml -f terraform's values):
+    the database Secret keys are the ones the ExternalSecret writes, the bucket is terraform's,
+    and no IRSA annotation competes with EKS Pod Identity."""
+    rendered = _render(helm_values_yaml, tmp_path, CHART / "examples" / "production-eks.yaml")
+    synced = {item["secretKey"] for item in manifests["ExternalSecret"]["spec"]["data"]}
+    secret = manifests["ExternalSecret"]["spec"]["target"]["name"]
+    refs = set()
+    for doc in rendered:
+        if doc["kind"] not in {"Deployment", "Job"}:
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            for env in container.get("env", []):
+                ref = env.get("valueFrom", {}).get("secretKeyRef")
+                if ref and ref["name"] == secret:
+                    refs.add(ref["key"])
+                if env["name"] == "PODLAB_MLFLOW_ARTIFACTS_DESTINATION":
+                    assert env["value"] == helm_values["mlflow"]["artifacts"]["destination"]
+    assert refs == synced, f"the pods read {refs} from {secret}, terraform syncs {synced}"
+    assert "eks.amazonaws.com/role-arn" not in yaml.safe_dump_all(rendered)
