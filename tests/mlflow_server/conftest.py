@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -27,6 +29,22 @@ class Stack:
     @property
     def url(self) -> str:
         return self.server.url
+
+    def raw(self, method: str, target: str, user: str) -> tuple[int, str]:
+        """Send `target` byte for byte (http.client does not normalise `..` as requests does)."""
+        parts = urlsplit(self.url)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
+        try:
+            conn.request(
+                method,
+                target,
+                body=b"payload" if method != "GET" else None,
+                headers={"Authorization": f"Bearer {self.tokens[user]}"},
+            )
+            reply = conn.getresponse()
+            return reply.status, reply.read().decode()
+        finally:
+            conn.close()
 
     def call(
         self, method: str, endpoint: str, user: str | None, body: Any = None, **kw: Any

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import http.client
-from urllib.parse import urlsplit
-
 import pytest
 
 ATTEMPTS = [
@@ -27,21 +24,8 @@ ATTEMPTS = [
 def test_traversal_is_rejected(mlflow_stack, target, method):
     if method == "PUT" and "mlflow-artifacts/artifacts/" not in target:
         method = "POST" if "upload-artifact" in target else "GET"
-    parts = urlsplit(mlflow_stack.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        # http.client sends the path byte for byte: no client-side normalisation of `..`.
-        conn.request(
-            method,
-            target,
-            body=b"payload" if method != "GET" else None,
-            headers={"Authorization": f"Bearer {mlflow_stack.tokens['admin']}"},
-        )
-        reply = conn.getresponse()
-        body = reply.read().decode()
-    finally:
-        conn.close()
-    assert reply.status == 400, body
+    status, body = mlflow_stack.raw(method, target, "admin")
+    assert status == 400, body
     assert "Invalid artifact path" in body
 
 

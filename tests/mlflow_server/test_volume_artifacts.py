@@ -7,10 +7,8 @@ that leaves the directory, and nothing written until the directory exists.
 
 from __future__ import annotations
 
-import http.client
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -81,19 +79,7 @@ def test_another_user_cannot_write_into_a_run_they_do_not_own(volume_stack, tmp_
 )
 def test_no_path_leaves_the_directory(volume_stack, target):
     stack, directory = volume_stack
-    parts = urlsplit(stack.url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        conn.request(
-            "PUT",
-            target,
-            body=b"payload",
-            headers={"Authorization": f"Bearer {stack.tokens['admin']}"},
-        )
-        reply = conn.getresponse()
-        body = reply.read().decode()
-    finally:
-        conn.close()
-    assert reply.status == 400, body
+    status, body = stack.raw("PUT", target, "admin")
+    assert status == 400, body
     assert not list(directory.parent.rglob("escaped.txt"))
     assert not Path("/tmp/escaped.txt").exists()
