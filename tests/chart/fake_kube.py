@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 # (group, version, [(resource, kind, namespaced)]) for every kind the chart renders.
 RESOURCES: list[tuple[str, str, list[tuple[str, str, bool]]]] = [
@@ -87,7 +88,9 @@ class FakeKubernetes:
         path.chmod(0o600)
         return path
 
-    def _answer(self, method: str, path: str) -> tuple[int, Any]:
+    def _answer(
+        self, method: str, path: str, query: dict[str, list[str]] | None = None
+    ) -> tuple[int, Any]:
         self.requests.append((method, path))
         if method != "GET":
             return 405, _status(405, "MethodNotAllowed")
@@ -138,7 +141,26 @@ class FakeKubernetes:
                 }
         if path in self.objects:
             return 200, self.objects[path]
+        if path.startswith("/api/v1/namespaces/") and path.endswith("/secrets"):
+            return 200, self._list(path, "SecretList", (query or {}).get("labelSelector", [""])[0])
         return 404, _status(404, "NotFound")
+
+    def _list(self, collection: str, kind: str, selector: str) -> dict[str, Any]:
+        """A namespace's stored objects, filtered by an equality label selector (Helm's
+        release storage asks with owner=helm,...: none of the stored Secrets match)."""
+        wanted = dict(term.split("=", 1) for term in selector.split(",") if "=" in term)
+        items = [
+            obj
+            for path, obj in sorted(self.objects.items())
+            if path.rsplit("/", 1)[0] == collection
+            and all(obj["metadata"].get("labels", {}).get(k) == v for k, v in wanted.items())
+        ]
+        return {
+            "kind": kind,
+            "apiVersion": "v1",
+            "metadata": {"resourceVersion": "1"},
+            "items": items,
+        }
 
     @contextmanager
     def running(self) -> Iterator[FakeKubernetes]:
@@ -149,7 +171,8 @@ class FakeKubernetes:
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
-                code, body = fake._answer(self.command, self.path.split("?", 1)[0])
+                path, _, query = self.path.partition("?")
+                code, body = fake._answer(self.command, path, parse_qs(query))
                 data = json.dumps(body).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")

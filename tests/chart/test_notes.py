@@ -34,12 +34,14 @@ def _secret(name: str, **data: str) -> dict[str, Any]:
 
 
 def _against(kubeconfig: str) -> tuple[str, ...]:
+    """helm talks to the fake API server: lookups are answered, nothing is created."""
     return ("--dry-run=server", "--disable-openapi-validation", "--kubeconfig", kubeconfig)
 
 
 def test_default_notes_say_which_secrets_to_create():
+    """Rendered without a cluster nothing could be checked: the notes list what must exist."""
     notes = _notes(DEFAULTS)
-    assert "0. Create the Secrets it reads" in notes
+    assert "0. Before installing, create the Secrets it reads" in notes
     for command in (
         "kubectl -n podlab create secret generic podlab-hub-db "
         "--from-literal=password=... --from-literal=host=...",
@@ -52,28 +54,46 @@ def test_default_notes_say_which_secrets_to_create():
         assert f"--from-literal={key}=..." in notes
 
 
-def test_notes_name_only_what_the_cluster_lacks(tmp_path: Path):
-    """At install, helm's lookup sees the namespace: present Secrets and keys are not
-    listed again (played against the fake API server, which answers lookups)."""
+def test_notes_keep_their_layout_when_no_secret_is_needed():
+    lines = _notes("minimal").strip("\n").splitlines()
+    assert lines[0] == "podlab 0.1.0 is installed as release podlab in namespace podlab."
+    assert lines[1:3] == ["", "1. Reach it"]
+    assert "Before installing" not in "\n".join(lines)
+
+
+def test_install_is_refused_until_the_secrets_exist(tmp_path: Path):
+    """With a cluster to ask, a missing Secret or key stops `helm install` before anything is
+    created (the pre-install migration hook would otherwise wait for it until helm's timeout);
+    played against the fake API server, which answers helm's lookups."""
     fake = FakeKubernetes()
     fake.store(_secret("podlab-hub-db", password="p", host="db"))
-    fake.store(_secret("podlab-mlflow-db", password="p"))
-    fake.store(
-        _secret(
-            "podlab-oidc", client_secret="s", client_id="c", authorize_url="u",
-            token_url="u", userdata_url="u",
-        )
-    )  # fmt: skip
+    fake.store(_secret("podlab-oidc", client_secret="s", client_id="c", authorize_url="u"))
     with fake.running():
         kubeconfig = str(fake.kubeconfig(tmp_path))
-        notes = _notes(DEFAULTS, *_against(kubeconfig))
-        assert "Secret podlab-mlflow-db: host not found in namespace podlab" in notes, notes
-        assert "podlab-hub-db" not in notes
-        assert "podlab-oidc" not in notes
+        values = ("--namespace", NAMESPACE, *_against(kubeconfig))
+        refused = helm("install", RELEASE, str(CHART), *values, check=False)
+        assert refused.returncode != 0
+        assert "podlab: invalid values:" in refused.stderr
+        assert (
+            "Secret podlab-mlflow-db does not exist in namespace podlab: create it before "
+            "installing: kubectl -n podlab create secret generic podlab-mlflow-db "
+            "--from-literal=password=... --from-literal=host=..."
+        ) in refused.stderr
+        assert (
+            "Secret podlab-oidc in namespace podlab has no key token-url, no key userdata-url: "
+            "add them (kubectl -n podlab edit secret podlab-oidc)"
+        ) in refused.stderr
+        assert "podlab-hub-db" not in refused.stderr
         fake.store(_secret("podlab-mlflow-db", password="p", host="db"))
-        complete = _notes(DEFAULTS, *_against(kubeconfig))
-    assert "Create the Secrets" not in complete
-    assert ("GET", "/api/v1/namespaces/podlab/secrets/podlab-oidc") in fake.requests
+        fake.store(
+            _secret(
+                "podlab-oidc", client_secret="s", client_id="c", authorize_url="u",
+                token_url="u", userdata_url="u",
+            )
+        )  # fmt: skip
+        notes = _notes(DEFAULTS, *_against(kubeconfig))
+    assert "Before installing" not in notes, "everything exists: nothing to create"
+    assert ("GET", "/api/v1/namespaces/podlab/secrets") in fake.requests
 
 
 def test_trial_notes_give_port_forward_and_password_commands():

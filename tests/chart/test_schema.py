@@ -71,6 +71,11 @@ CASES: dict[str, tuple[dict[str, Any], list[str], bool]] = {
         ["at '/podlab/profiles/0'", "missing property 'slug'"],
         True,
     ),
+    "annotation key Kubernetes would refuse (the hub would not start)": (
+        {"singleuser": {"serviceAccount": {"annotations": {"role arn": "x"}}}},
+        ["invalid propertyName 'role arn'", "does not match pattern"],
+        False,
+    ),
     "negative GPU count": (
         _profiles({**PROFILE, "gpu": {"count": -1}}),
         ["at '/podlab/profiles/0/gpu/count'", "minimum: got -1, want 0"],

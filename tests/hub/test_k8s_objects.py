@@ -113,6 +113,7 @@ def test_service_account_annotations_cannot_hide_the_owner():
         ("{}", {}),
         ('{"eks.amazonaws.com/role-arn": "arn:r"}', {"eks.amazonaws.com/role-arn": "arn:r"}),
         ('{"note": ""}', {"note": ""}),
+        ('{"Example.COM/Role_ARN.v1": "x"}', {"Example.COM/Role_ARN.v1": "x"}),
     ],
 )  # fmt: skip
 def test_service_account_annotations_parse(text, expected):
@@ -126,7 +127,10 @@ def test_service_account_annotations_parse(text, expected):
         ('["a"]', "must be a JSON object of strings, not list"),
         ('{"a": 1}', "the value of 'a' must be a string"),
         ('{"bad key": "x"}', "'bad key' is not a valid annotation key"),
-        ('{"Example.COM/x": "y"}', "is not a valid annotation key"),
+        ('{"/foo": "y"}', "is not a valid annotation key"),
+        ('{"foo\\n": "y"}', "is not a valid annotation key"),
+        ('{"a/b/c": "y"}', "is not a valid annotation key"),
+        ('{"-x.example.com/y": "y"}', "is not a valid annotation key"),
         ('{"a/": "y"}', "is not a valid annotation key"),
         ('{"' + "n" * 64 + '": "y"}', "is not a valid annotation key"),
     ],

@@ -241,6 +241,40 @@ Returns the base64-encoded value, ready for a Secret's data.
 {{- toYaml $config -}}
 {{- end -}}
 
+{{/* The Secrets this release reads but does not create, as JSON {name: [keys]}: the external
+     databases' and the identity provider's (a Secret shared by several gets the union). */}}
+{{- define "podlab.requiredSecrets" -}}
+{{- $needed := dict -}}
+{{- if not .Values.postgresql.bundled.enabled -}}
+{{- $hubDb := .Values.hub.db -}}
+{{- $keys := list $hubDb.passwordKey -}}
+{{- if not $hubDb.host }}{{ $keys = append $keys $hubDb.hostKey }}{{ end -}}
+{{- $_ := set $needed $hubDb.existingSecret (concat (get $needed $hubDb.existingSecret | default list) $keys) -}}
+{{- if .Values.mlflow.enabled -}}
+{{- $mlDb := .Values.mlflow.db -}}
+{{- $keys = list $mlDb.passwordKey -}}
+{{- if not (or $mlDb.host $hubDb.host) }}{{ $keys = append $keys $mlDb.hostKey }}{{ end -}}
+{{- $_ := set $needed $mlDb.existingSecret (concat (get $needed $mlDb.existingSecret | default list) $keys) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq .Values.hub.auth.type "oidc" -}}
+{{- $oidc := .Values.hub.auth.oidc -}}
+{{- $keys := list $oidc.clientSecretKey -}}
+{{- range $key, $value := dict "authorize-url" $oidc.authorizeUrl "token-url" $oidc.tokenUrl "userdata-url" $oidc.userdataUrl "client-id" $oidc.clientId -}}
+{{- if not $value }}{{ $keys = append $keys $key }}{{ end -}}
+{{- end -}}
+{{- $_ := set $needed $oidc.existingSecret (concat (get $needed $oidc.existingSecret | default list) $keys) -}}
+{{- end -}}
+{{- $clean := dict -}}
+{{- range $name, $keys := $needed -}}{{- if $name -}}{{- $_ := set $clean $name (uniq $keys) -}}{{- end -}}{{- end -}}
+{{- toJson $clean -}}
+{{- end -}}
+
+{{/* "kubectl create secret" for a Secret and its keys. (dict "root" $ "name" N "keys" K) */}}
+{{- define "podlab.createSecretCommand" -}}
+kubectl -n {{ .root.Release.Namespace }} create secret generic {{ .name }}{{ range .keys }} --from-literal={{ . }}=...{{ end }}
+{{- end -}}
+
 {{/*
 Fail with one readable message listing every problem JSON schema cannot express: values a
 site must provide (the chart cannot guess a database host) and cross-field rules. Included by
@@ -274,6 +308,24 @@ renders first, the admin sees the whole list.
 {{- $oidc := .Values.hub.auth.oidc -}}
 {{- if and (eq .Values.hub.auth.type "oidc") (not $oidc.existingSecret) -}}
 {{- $problems = append $problems "hub.auth.type is oidc but hub.auth.oidc.existingSecret is empty: name the Secret holding the client secret (key hub.auth.oidc.clientSecretKey; also authorize-url, token-url, userdata-url and client-id for the settings left empty), or set hub.auth.type=password for a trial" -}}
+{{- end -}}
+{{- /* With a cluster to ask (helm install/upgrade; `helm template` has none), the Secrets
+     must exist before the pre-install migration hook and the pods can start: refuse the
+     release now, naming each missing Secret and key, instead of a hook timing out. Helm's
+     own release storage needs list on Secrets here, so this lookup never adds a permission. */ -}}
+{{- $present := lookup "v1" "Secret" .Release.Namespace "" -}}
+{{- if $present.kind -}}
+{{- $data := dict -}}
+{{- range $present.items -}}{{- $_ := set $data .metadata.name (.data | default dict) -}}{{- end -}}
+{{- range $name, $keys := include "podlab.requiredSecrets" . | fromJson -}}
+{{- $absent := list -}}
+{{- range $keys -}}{{- if not (hasKey (get $data $name | default dict) .) -}}{{- $absent = append $absent . -}}{{- end -}}{{- end -}}
+{{- if not (hasKey $data $name) -}}
+{{- $problems = append $problems (printf "Secret %s does not exist in namespace %s: create it before installing: %s" $name $.Release.Namespace (include "podlab.createSecretCommand" (dict "root" $ "name" $name "keys" $keys))) -}}
+{{- else if $absent -}}
+{{- $problems = append $problems (printf "Secret %s in namespace %s has no key %s: add them (kubectl -n %s edit secret %s)" $name $.Release.Namespace (join ", no key " $absent) $.Release.Namespace $name) -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- if and $oidc.allowAll $oidc.allowedGroups -}}
 {{- $problems = append $problems "hub.auth.oidc: allowAll and allowedGroups contradict each other; keep one" -}}

@@ -102,8 +102,22 @@ def service_account(
 SERVICE_ACCOUNT_ANNOTATIONS_ENV = "PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS"
 """JSON object the chart sets on the hub: annotations of every user's ServiceAccount."""
 
-_ANNOTATION_NAME = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
+
+
+def is_annotation_key(key: str) -> bool:
+    """Kubernetes' rule (ValidateAnnotations: IsQualifiedName of the lower-cased key):
+    [prefix/]name, a non-empty DNS-subdomain prefix of at most 253 characters, a name of at
+    most 63 letters, digits, '-', '_', '.', starting and ending alphanumeric."""
+    parts = key.lower().split("/")
+    if len(parts) > 2:
+        return False
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix):
+            return False
+    return _QUALIFIED_NAME.fullmatch(parts[-1]) is not None
 
 
 def parse_service_account_annotations(text: str | None) -> dict[str, str]:
@@ -124,10 +138,7 @@ def parse_service_account_annotations(text: str | None) -> dict[str, str]:
     for key, item in value.items():
         if not isinstance(item, str):
             raise ValueError(f"{where}: the value of {key!r} must be a string")
-        prefix, _, name = key.rpartition("/")
-        if not _ANNOTATION_NAME.match(name) or (
-            prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix))
-        ):
+        if not is_annotation_key(key):
             raise ValueError(
                 f"{where}: {key!r} is not a valid annotation key; write [prefix/]name with "
                 "a DNS-subdomain prefix and a name of at most 63 letters, digits, '-', '_', '.'"
