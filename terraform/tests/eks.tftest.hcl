@@ -26,7 +26,7 @@ run "eks_private_encrypted_cluster" {
   }
 
   assert {
-    condition     = aws_kms_key.secrets.enable_key_rotation && aws_kms_key.logs.enable_key_rotation
+    condition     = module.secrets_key.rotation_enabled && module.logs.key_rotation_enabled
     error_message = "KMS keys must rotate"
   }
 
@@ -36,7 +36,7 @@ run "eks_private_encrypted_cluster" {
   }
 
   assert {
-    condition     = length(aws_eks_cluster.this.enabled_cluster_log_types) == 5 && aws_cloudwatch_log_group.cluster.retention_in_days >= 365
+    condition     = length(aws_eks_cluster.this.enabled_cluster_log_types) == 5 && module.logs.retention_in_days >= 365
     error_message = "all control-plane logs must be kept at least a year"
   }
 

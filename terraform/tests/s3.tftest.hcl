@@ -61,7 +61,7 @@ run "s3_buckets_locked_down" {
   }
 
   assert {
-    condition     = aws_kms_key.this.enable_key_rotation
+    condition     = module.key.rotation_enabled
     error_message = "the bucket key must rotate"
   }
 }

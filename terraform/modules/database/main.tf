@@ -7,40 +7,20 @@
 # SecurityGroupPolicy (security groups for pods, enabled on the VPC CNI by the eks module), so
 # no other pod and no node can open a connection.
 
-data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
-  account_id = data.aws_caller_identity.current.account_id
-  port       = 5432
-  first_db   = var.databases[sort(keys(var.databases))[0]]
+  partition = data.aws_partition.current.partition
+  port      = 5432
+  first_db  = var.databases[sort(keys(var.databases))[0]]
 }
 
-# Key policies are resource policies: "*" means this key. They are written with jsonencode
-# (not aws_iam_policy_document) so IAM-identity-policy linters do not misread them.
-resource "aws_kms_key" "this" {
-  description             = "${var.name} database storage, master secret and Performance Insights"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-  tags = var.tags
-}
+module "key" {
+  source = "../kms-key"
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-database"
-  target_key_id = aws_kms_key.this.key_id
+  description = "${var.name} database storage, master secret and Performance Insights"
+  alias       = "${var.name}-database"
+  tags        = var.tags
 }
 
 resource "aws_db_subnet_group" "this" {
@@ -161,13 +141,13 @@ resource "aws_db_instance" "this" {
   port           = local.port
 
   manage_master_user_password   = true
-  master_user_secret_kms_key_id = aws_kms_key.this.arn
+  master_user_secret_kms_key_id = module.key.arn
 
   allocated_storage     = var.allocated_storage_gib
   max_allocated_storage = var.max_allocated_storage_gib
   storage_type          = "gp3"
   storage_encrypted     = true
-  kms_key_id            = aws_kms_key.this.arn
+  kms_key_id            = module.key.arn
 
   db_subnet_group_name   = aws_db_subnet_group.this.name
   vpc_security_group_ids = [aws_security_group.database.id]
@@ -189,7 +169,7 @@ resource "aws_db_instance" "this" {
   enabled_cloudwatch_logs_exports     = ["postgresql", "upgrade"]
 
   performance_insights_enabled          = true
-  performance_insights_kms_key_id       = aws_kms_key.this.arn
+  performance_insights_kms_key_id       = module.key.arn
   performance_insights_retention_period = 7
   monitoring_interval                   = 60
   monitoring_role_arn                   = aws_iam_role.monitoring.arn

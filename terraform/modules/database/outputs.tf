@@ -25,7 +25,7 @@ output "master_secret_arn" {
 
 output "kms_key_arn" {
   description = "KMS key of the storage and of the master secret (readers need kms:Decrypt)."
-  value       = aws_kms_key.this.arn
+  value       = module.key.arn
 }
 
 output "client_security_group_id" {

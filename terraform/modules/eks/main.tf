@@ -4,7 +4,6 @@
 
 data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
-data "aws_region" "current" {}
 
 locals {
   partition  = data.aws_partition.current.partition
@@ -27,74 +26,31 @@ locals {
 }
 
 # -- KMS key for Kubernetes secrets ------------------------------------------------------------
-# Key policies are resource policies: "*" means this key. They are written with jsonencode
-# (not aws_iam_policy_document) so IAM-identity-policy linters do not misread them.
-resource "aws_kms_key" "secrets" {
-  description             = "${var.cluster_name} Kubernetes secrets envelope encryption"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "ClusterEncryptsSecrets"
-        Effect    = "Allow"
-        Principal = { AWS = aws_iam_role.cluster.arn }
-        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"]
-        Resource  = "*"
-      },
-    ]
-  })
-  tags = var.tags
-}
+module "secrets_key" {
+  source = "../kms-key"
 
-resource "aws_kms_alias" "secrets" {
-  name          = "alias/${var.cluster_name}-eks-secrets"
-  target_key_id = aws_kms_key.secrets.key_id
+  description = "${var.cluster_name} Kubernetes secrets envelope encryption"
+  alias       = "${var.cluster_name}-eks-secrets"
+  tags        = var.tags
+  statements = [
+    {
+      Sid       = "ClusterEncryptsSecrets"
+      Effect    = "Allow"
+      Principal = { AWS = aws_iam_role.cluster.arn }
+      Action    = ["kms:Encrypt", "kms:Decrypt", "kms:DescribeKey", "kms:CreateGrant"]
+      Resource  = "*"
+    },
+  ]
 }
 
 # -- control-plane logs (encrypted, kept a year) -----------------------------------------------
-resource "aws_kms_key" "logs" {
-  description             = "${var.cluster_name} EKS control-plane logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypt"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${data.aws_region.current.name}:${local.account_id}:log-group:/aws/eks/${var.cluster_name}/cluster" }
-        }
-      },
-    ]
-  })
-  tags = var.tags
-}
+module "logs" {
+  source = "../encrypted-log-group"
 
-resource "aws_cloudwatch_log_group" "cluster" {
   # EKS writes to exactly this name; creating it first lets us set retention and encryption.
   name              = "/aws/eks/${var.cluster_name}/cluster"
   retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.logs.arn
+  key_description   = "${var.cluster_name} EKS control-plane logs"
   tags              = var.tags
 }
 
@@ -150,7 +106,7 @@ resource "aws_eks_cluster" "this" {
   encryption_config {
     resources = ["secrets"]
     provider {
-      key_arn = aws_kms_key.secrets.arn
+      key_arn = module.secrets_key.arn
     }
   }
 
@@ -158,7 +114,7 @@ resource "aws_eks_cluster" "this" {
 
   depends_on = [
     aws_iam_role_policy_attachment.cluster,
-    aws_cloudwatch_log_group.cluster,
+    module.logs,
   ]
 }
 

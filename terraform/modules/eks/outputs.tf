@@ -36,7 +36,7 @@ output "cluster_security_group_id" {
 
 output "secrets_kms_key_arn" {
   description = "KMS key encrypting Kubernetes secrets."
-  value       = aws_kms_key.secrets.arn
+  value       = module.secrets_key.arn
 }
 
 output "ebs_csi_role_arn" {

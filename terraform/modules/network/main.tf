@@ -5,12 +5,9 @@
 
 data "aws_region" "current" {}
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
-  account_id = data.aws_caller_identity.current.account_id
-  azs        = var.availability_zones
+  azs = var.availability_zones
   # Private subnets take the large slices (newbits 3 => /19 of a /16, up to seven AZs); the
   # last /19 holds a /21 of public /24s and a /21 of database /24s.
   last_block     = cidrsubnet(var.cidr, 3, 7)
@@ -160,41 +157,13 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 # -- flow logs: rejected and accepted traffic, kept encrypted in CloudWatch -------------------
-# Key policies are resource policies: "*" means this key. They are written with jsonencode
-# (not aws_iam_policy_document) so IAM-identity-policy linters do not misread them.
-resource "aws_kms_key" "flow_logs" {
-  description             = "${var.name} VPC flow logs"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "CloudWatchLogsEncrypt"
-        Effect    = "Allow"
-        Principal = { Service = "logs.${data.aws_region.current.name}.amazonaws.com" }
-        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
-        Resource  = "*"
-        Condition = {
-          ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${data.aws_region.current.name}:${local.account_id}:log-group:/aws/vpc/${var.name}/*" }
-        }
-      },
-    ]
-  })
-  tags = var.tags
-}
+module "flow_logs" {
+  source = "../encrypted-log-group"
 
-resource "aws_cloudwatch_log_group" "flow_logs" {
   name              = "/aws/vpc/${var.name}/flow-logs"
   retention_in_days = var.flow_log_retention_days
-  kms_key_id        = aws_kms_key.flow_logs.arn
+  key_description   = "${var.name} VPC flow logs"
+  key_scope         = "/aws/vpc/${var.name}/*"
   tags              = var.tags
 }
 
@@ -216,7 +185,7 @@ data "aws_iam_policy_document" "flow_logs_assume" {
 data "aws_iam_policy_document" "flow_logs_write" {
   statement {
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
-    resources = ["${aws_cloudwatch_log_group.flow_logs.arn}:*"]
+    resources = ["${module.flow_logs.arn}:*"]
   }
 }
 
@@ -235,7 +204,7 @@ resource "aws_iam_role_policy" "flow_logs" {
 resource "aws_flow_log" "this" {
   vpc_id          = aws_vpc.this.id
   traffic_type    = "ALL"
-  log_destination = aws_cloudwatch_log_group.flow_logs.arn
+  log_destination = module.flow_logs.arn
   iam_role_arn    = aws_iam_role.flow_logs.arn
   tags            = var.tags
 }

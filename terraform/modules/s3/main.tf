@@ -4,11 +4,9 @@
 # and expire old versions.
 
 data "aws_caller_identity" "current" {}
-data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
   suffix     = coalesce(var.bucket_suffix, "${local.account_id}-${data.aws_region.current.name}")
   buckets = {
@@ -17,30 +15,12 @@ locals {
   }
 }
 
-# Key policies are resource policies: "*" means this key. They are written with jsonencode
-# (not aws_iam_policy_document) so IAM-identity-policy linters do not misread them.
-resource "aws_kms_key" "this" {
-  description             = "${var.name} S3 buckets"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-  tags = var.tags
-}
+module "key" {
+  source = "../kms-key"
 
-resource "aws_kms_alias" "this" {
-  name          = "alias/${var.name}-s3"
-  target_key_id = aws_kms_key.this.key_id
+  description = "${var.name} S3 buckets"
+  alias       = "${var.name}-s3"
+  tags        = var.tags
 }
 
 resource "aws_s3_bucket" "this" {
@@ -85,7 +65,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "this" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = aws_kms_key.this.arn
+      kms_master_key_id = module.key.arn
     }
     bucket_key_enabled = true
   }

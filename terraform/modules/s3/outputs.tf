@@ -20,7 +20,7 @@ output "shared_bucket_arn" {
 
 output "kms_key_arn" {
   description = "KMS key of both buckets (readers and writers need it)."
-  value       = aws_kms_key.this.arn
+  value       = module.key.arn
 }
 
 output "region" {

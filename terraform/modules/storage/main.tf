@@ -4,82 +4,51 @@
 # creates the StorageClass from the `storage_class` output; no Kubernetes provider is needed.
 # Optionally an encrypted EFS file system for ReadWriteMany team volumes.
 
-data "aws_caller_identity" "current" {}
 data "aws_partition" "current" {}
 data "aws_region" "current" {}
 
 locals {
-  partition  = data.aws_partition.current.partition
-  account_id = data.aws_caller_identity.current.account_id
-  region     = data.aws_region.current.name
+  partition = data.aws_partition.current.partition
+  region    = data.aws_region.current.name
 }
 
-# Key policies are resource policies: "*" means this key. They are written with jsonencode
-# (not aws_iam_policy_document) so IAM-identity-policy linters do not misread them.
-resource "aws_kms_key" "ebs" {
-  description             = "${var.name} home volumes (EBS)"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-      {
-        Sid       = "EbsCsiUsesKeyThroughEc2"
-        Effect    = "Allow"
-        Principal = { AWS = var.ebs_csi_role_arn }
-        Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
-        Resource  = "*"
-        Condition = {
-          StringEquals = { "kms:ViaService" = "ec2.${local.region}.amazonaws.com" }
-        }
-      },
-      {
-        Sid       = "EbsCsiGrantsToEc2"
-        Effect    = "Allow"
-        Principal = { AWS = var.ebs_csi_role_arn }
-        Action    = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
-        Resource  = "*"
-        Condition = {
-          Bool = { "kms:GrantIsForAWSResource" = "true" }
-        }
-      },
-    ]
-  })
-  tags = var.tags
-}
+module "ebs_key" {
+  source = "../kms-key"
 
-resource "aws_kms_alias" "ebs" {
-  name          = "alias/${var.name}-home-volumes"
-  target_key_id = aws_kms_key.ebs.key_id
+  description = "${var.name} home volumes (EBS)"
+  alias       = "${var.name}-home-volumes"
+  tags        = var.tags
+  statements = [
+    {
+      Sid       = "EbsCsiUsesKeyThroughEc2"
+      Effect    = "Allow"
+      Principal = { AWS = var.ebs_csi_role_arn }
+      Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:DescribeKey"]
+      Resource  = "*"
+      Condition = {
+        StringEquals = { "kms:ViaService" = "ec2.${local.region}.amazonaws.com" }
+      }
+    },
+    {
+      Sid       = "EbsCsiGrantsToEc2"
+      Effect    = "Allow"
+      Principal = { AWS = var.ebs_csi_role_arn }
+      Action    = ["kms:CreateGrant", "kms:ListGrants", "kms:RevokeGrant"]
+      Resource  = "*"
+      Condition = {
+        Bool = { "kms:GrantIsForAWSResource" = "true" }
+      }
+    },
+  ]
 }
 
 # -- optional EFS ------------------------------------------------------------------------------
-resource "aws_kms_key" "efs" {
-  count = var.enable_efs ? 1 : 0
+module "efs_key" {
+  source = "../kms-key"
+  count  = var.enable_efs ? 1 : 0
 
-  description             = "${var.name} shared file system (EFS)"
-  enable_key_rotation     = true
-  deletion_window_in_days = 30
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [
-      {
-        Sid       = "AccountAdministers"
-        Effect    = "Allow"
-        Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-        Action    = "kms:*"
-        Resource  = "*"
-      },
-    ]
-  })
-  tags = var.tags
+  description = "${var.name} shared file system (EFS)"
+  tags        = var.tags
 }
 
 resource "aws_efs_file_system" "this" {
@@ -87,7 +56,7 @@ resource "aws_efs_file_system" "this" {
 
   creation_token   = "${var.name}-shared"
   encrypted        = true
-  kms_key_id       = aws_kms_key.efs[0].arn
+  kms_key_id       = module.efs_key[0].arn
   performance_mode = "generalPurpose"
   throughput_mode  = "elastic"
 

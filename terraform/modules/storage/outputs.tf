@@ -9,7 +9,7 @@ output "storage_class" {
     parameters = {
       type      = "gp3"
       encrypted = "true"
-      kmsKeyId  = aws_kms_key.ebs.arn
+      kmsKeyId  = module.ebs_key.arn
       fsType    = "ext4"
     }
     allowedTopologies = [{
@@ -23,7 +23,7 @@ output "storage_class" {
 
 output "ebs_kms_key_arn" {
   description = "KMS key of the home volumes."
-  value       = aws_kms_key.ebs.arn
+  value       = module.ebs_key.arn
 }
 
 output "efs_file_system_id" {
