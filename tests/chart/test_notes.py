@@ -7,8 +7,8 @@ import base64
 from pathlib import Path
 from typing import Any
 
-from tests.chart.fake_kube import FakeKubernetes
 from tests.chart.helm import CHART, DEFAULTS, NAMESPACE, RELEASE, helm, values_files
+from tests.support.fake_kube import FakeKubeAPI
 
 
 def _notes(name: str, *extra: str) -> str:
@@ -65,7 +65,7 @@ def test_install_is_refused_until_the_secrets_exist(tmp_path: Path):
     """With a cluster to ask, a missing Secret or key stops `helm install` before anything is
     created (the pre-install migration hook would otherwise wait for it until helm's timeout);
     played against the fake API server, which answers helm's lookups."""
-    fake = FakeKubernetes()
+    fake = FakeKubeAPI()
     fake.store(_secret("podlab-hub-db", password="p", host="db"))
     fake.store(_secret("podlab-oidc", client_secret="s", client_id="c", authorize_url="u"))
     with fake.running():
@@ -93,7 +93,7 @@ def test_install_is_refused_until_the_secrets_exist(tmp_path: Path):
         )  # fmt: skip
         notes = _notes(DEFAULTS, *_against(kubeconfig))
     assert "Before installing" not in notes, "everything exists: nothing to create"
-    assert ("GET", "/api/v1/namespaces/podlab/secrets") in fake.requests
+    assert fake.saw("GET", "/api/v1/namespaces/podlab/secrets")
 
 
 def test_trial_notes_give_port_forward_and_password_commands():

@@ -1,7 +1,7 @@
 """Generated secrets are generated once: an upgrade reuses what the cluster holds.
 
 `lookup` returns nothing under a plain `helm template`, so these tests run helm against a
-fake API server (tests/chart/fake_kube.py) with `--dry-run=server`: helm then really calls
+fake API server (tests/support/fake_kube.py) with `--dry-run=server`: helm then really calls
 the API for its lookups. A first render against an empty namespace plays the install; the
 Secrets it produced are stored in the fake API as helm would have created them; two more
 renders play upgrades and must reproduce every value byte for byte.
@@ -18,7 +18,6 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.chart.fake_kube import FakeKubernetes
 from tests.chart.helm import (
     NAMESPACE,
     RELEASE,
@@ -30,9 +29,10 @@ from tests.chart.helm import (
     render_example,
     template_args,
 )
+from tests.support.fake_kube import FakeKubeAPI
 
 
-def _render_against(fake: FakeKubernetes, tmp_path: Path, name: str) -> list[dict[str, Any]]:
+def _render_against(fake: FakeKubeAPI, tmp_path: Path, name: str) -> list[dict[str, Any]]:
     args = template_args((str(example(name)),))
     result = helm(
         *args,
@@ -62,11 +62,11 @@ GENERATED = {"hub": "minimal", "postgresql": "minimal"}
 @pytest.mark.parametrize("component", sorted(GENERATED))
 def test_generated_secrets_are_stable_across_upgrades(component, tmp_path):
     name = GENERATED[component]
-    fake = FakeKubernetes()
+    fake = FakeKubeAPI()
     with fake.running():
         installed = by_component(_render_against(fake, tmp_path, name), "Secret", component)
         secret_path = f"/api/v1/namespaces/{NAMESPACE}/secrets/{installed['metadata']['name']}"
-        assert ("GET", secret_path) in fake.requests, "the chart did not look the Secret up"
+        assert fake.saw("GET", secret_path), "the chart did not look the Secret up"
         fresh = by_component(_render_against(fake, tmp_path, name), "Secret", component)
         assert fresh["data"] != installed["data"], "nothing stored yet: values are new each time"
         fake.store(_as_installed(installed))

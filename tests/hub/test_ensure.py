@@ -29,8 +29,8 @@ from podlab.kubespawner_config import (
 )
 from podlab.names import namespace_for
 from podlab.render import _DUMMY_KUBECONFIG, offline_kubeconfig
-from tests.hub.fake_kube_api import APPLY, FakeKubeAPI
 from tests.hub.k8s_helpers import config_data, make_config, write_yaml
+from tests.support.fake_kube import APPLY, FakeKubeAPI
 from tests.support.process import free_port
 
 NS = "podlab-alice"
@@ -95,21 +95,19 @@ def test_server_side_apply_wire_format(kube_api):
         assert request.query == {"fieldManager": ["podlab-hub"], "force": ["true"]}
         assert request.authorization == "Bearer test-token"
         assert request.body == manifest
-    stored = kube_api.objects[EXPECTED_PATHS[0]]["object"]
+    stored = kube_api.objects[EXPECTED_PATHS[0]]
     assert stored["metadata"]["managedFields"] == [{"manager": "podlab-hub", "operation": "Apply"}]
 
 
 def test_second_run_is_identical_and_changes_nothing(kube_api):
     apply(kube_api.url, manifests())
     first = [(r.method, r.path, r.query, r.content_type, r.body) for r in kube_api.requests]
-    versions = {p: o["object"]["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()}
+    versions = {p: o["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()}
     kube_api.requests.clear()
     apply(kube_api.url, manifests())
     second = [(r.method, r.path, r.query, r.content_type, r.body) for r in kube_api.requests]
     assert second == first
-    assert {p: o["object"]["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()} == (
-        versions
-    )
+    assert {p: o["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()} == (versions)
 
 
 def test_a_config_change_converges_in_place(kube_api):
@@ -117,10 +115,10 @@ def test_a_config_change_converges_in_place(kube_api):
     data = config_data()
     data["profiles"][1]["cpu"]["limit"] = 16
     apply(kube_api.url, manifests(make_config(profiles=data["profiles"])))
-    quota = kube_api.objects[EXPECTED_PATHS[4]]["object"]
+    quota = kube_api.objects[EXPECTED_PATHS[4]]
     assert quota["spec"]["hard"]["limits.cpu"] == "16"
     assert quota["metadata"]["resourceVersion"] == "2"
-    namespace = kube_api.objects[EXPECTED_PATHS[0]]["object"]
+    namespace = kube_api.objects[EXPECTED_PATHS[0]]
     assert namespace["metadata"]["resourceVersion"] == "1"  # unchanged object, untouched
 
 
@@ -224,14 +222,11 @@ def test_user_service_account_carries_the_sites_cloud_identity(kube_api):
     role = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/podlab-user"}
     namespace = run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, annotations=role)
     path = f"/api/v1/namespaces/{namespace}/serviceaccounts/podlab-user"
-    applied = kube_api.objects[path]["applied"]["metadata"]["annotations"]
+    applied = kube_api.applied[path]["metadata"]["annotations"]
     assert applied["eks.amazonaws.com/role-arn"] == role["eks.amazonaws.com/role-arn"]
     assert applied["podlab.io/username"] == "alice"
     run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, annotations={})
-    assert (
-        "eks.amazonaws.com/role-arn"
-        not in kube_api.objects[path]["applied"]["metadata"]["annotations"]
-    )
+    assert "eks.amazonaws.com/role-arn" not in kube_api.applied[path]["metadata"]["annotations"]
 
 
 @pytest.mark.parametrize(
