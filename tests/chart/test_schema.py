@@ -76,6 +76,11 @@ CASES: dict[str, tuple[dict[str, Any], list[str], bool]] = {
         ["invalid propertyName 'role arn'", "does not match pattern"],
         False,
     ),
+    "annotation key with a prefix over 253 characters": (
+        {"singleuser": {"serviceAccount": {"annotations": {"a" * 254 + "/x": "y"}}}},
+        ["invalid propertyName", "does not match pattern"],
+        False,
+    ),
     "negative GPU count": (
         _profiles({**PROFILE, "gpu": {"count": -1}}),
         ["at '/podlab/profiles/0/gpu/count'", "minimum: got -1, want 0"],

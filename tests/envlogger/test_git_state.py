@@ -334,11 +334,35 @@ def test_repeated_dirty_captures_start_the_diff_early_and_agree(tmp_path):
     (repo / "notes.txt").unlink()
     clean = capture_git(repo)
     assert (clean.dirty, clean.diff_bytes) == (False, b"")
-    assert "diff" not in gitstate.GitProbe(repo).pending, "clean last time: no speculation"
+    probe = gitstate.GitProbe(repo)
+    assert "diff" not in probe.pending, "clean last time: no early diff"
+    probe.finish()
 
 
-def test_early_diff_in_a_repository_without_commits(tmp_path):
-    """`git diff HEAD` fails before the first commit: the capture falls back to the empty tree."""
+def test_early_diff_is_dropped_when_head_moved_meanwhile(tmp_path):
+    """The early diff runs against the commit of the last dirty capture; when the status
+    reports another commit (a commit since), the capture diffs against that one, so commit +
+    diff still rebuild the tree."""
+    from envlogger import gitstate
+
+    repo = make_repo(tmp_path / "repo")
+    write(repo / "train.py", "print('one')\n")
+    gitstate._LAST_DIRTY.clear()
+    first = capture_git(repo)
+    commit_all(repo, "between")
+    write(repo / "train.py", "print('two')\n")
+    probe = gitstate.GitProbe(repo)
+    assert probe.pending["diff"].args[:2] == ["diff", first.commit], "started against C1"
+    state = probe.finish()
+    assert state.commit == git(repo, "rev-parse", "HEAD") != first.commit
+    assert b"-print('one')\n+print('two')\n" in state.diff_bytes
+    clone = apply_to_fresh_checkout(repo, tmp_path, state.diff_bytes)
+    assert tree_hashes(clone) == tree_hashes(repo)
+
+
+def test_no_early_diff_without_a_commit(tmp_path):
+    """A repository without commits has nothing to diff against early: the capture diffs
+    against the empty tree, as always."""
     from envlogger import gitstate
 
     repo = tmp_path / "fresh"
@@ -346,10 +370,11 @@ def test_early_diff_in_a_repository_without_commits(tmp_path):
     git(repo, "init", "-q", "-b", "main")
     write(repo / "a.txt", "one\n")
     git(repo, "add", "a.txt")
-    gitstate._LAST_DIRTY[repo] = True
+    gitstate._LAST_DIRTY.clear()
+    first = capture_git(repo)
     probe = gitstate.GitProbe(repo)
-    assert "diff" in probe.pending
+    assert "diff" not in probe.pending
     state = probe.finish()
-    assert state.commit is None
+    assert (first.commit, state.commit) == (None, None)
     assert state.dirty is True
     assert b"+one\n" in state.diff_bytes

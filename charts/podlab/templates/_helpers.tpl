@@ -311,8 +311,9 @@ renders first, the admin sees the whole list.
 {{- end -}}
 {{- /* With a cluster to ask (helm install/upgrade; `helm template` has none), the Secrets
      must exist before the pre-install migration hook and the pods can start: refuse the
-     release now, naming each missing Secret and key, instead of a hook timing out. Helm's
-     own release storage needs list on Secrets here, so this lookup never adds a permission. */ -}}
+     release now, naming each missing Secret and key, instead of a hook timing out. It needs
+     list on Secrets in the namespace, which Helm's default (Secret) release storage needs
+     anyway; with HELM_DRIVER=configmap or sql it is one more permission. */ -}}
 {{- $present := lookup "v1" "Secret" .Release.Namespace "" -}}
 {{- if $present.kind -}}
 {{- $data := dict -}}

@@ -456,8 +456,8 @@ def _patch_header(binaries: list[BinaryFile]) -> bytes:
     return b"\n".join(lines) + b"\n"
 
 
-_LAST_DIRTY: dict[Path, bool] = {}
-"""Per repository root: was the tree dirty at the last capture in this process?"""
+_LAST_DIRTY: dict[Path, str] = {}
+"""Per repository root whose tree was dirty at the last capture in this process: its commit."""
 
 
 class GitProbe:
@@ -475,6 +475,7 @@ class GitProbe:
         self.pending: dict[str, PendingGit] = {}
         self.root: Path | None = None
         self.remotes: dict[str, str] | None = None
+        self.early_base: str | None = None
         if self.git is None:
             return
         untracked = "--untracked-files=normal" if light else "--untracked-files=all"
@@ -491,11 +492,13 @@ class GitProbe:
             )
         if self.remotes is None:
             self.pending["remotes"] = PendingGit(self.git, start_dir, REMOTES_ARGS, self.env)
-        if self.root is not None and with_diff and not light and _LAST_DIRTY.get(self.root):
-            # The tree was dirty last time (a notebook being edited): start the diff next to
-            # the status instead of after it, on the other core. A clean tree never pays.
+        self.early_base = _LAST_DIRTY.get(self.root) if self.root is not None else None
+        if self.root is not None and self.early_base is not None and with_diff and not light:
+            # The tree was dirty last time (a notebook being edited): start the diff against
+            # that commit next to the status, on the other core; it is used only if the status
+            # reports the same commit. A clean tree never pays.
             self.pending["diff"] = PendingGit(
-                self.git, self.root, ["diff", "HEAD", *DIFF_OPTIONS], self.env
+                self.git, self.root, ["diff", self.early_base, *DIFF_OPTIONS], self.env
             )
 
     def finish(self) -> GitState:
@@ -507,9 +510,11 @@ class GitProbe:
         except GitUnavailable as err:
             return unavailable(err.reason, err.detail)
         finally:
+            # Reap every process, used or not (an unused early diff may have finished).
             for pending in self.pending.values():
-                if pending.proc is not None and pending.proc.poll() is None:
-                    pending.proc.kill()
+                if pending.proc is not None and pending.proc.returncode is None:
+                    if pending.proc.poll() is None:
+                        pending.proc.kill()
                     pending.proc.communicate()
 
     def _finish(self, git: str) -> GitState:
@@ -548,7 +553,10 @@ class GitProbe:
             errors.append(f"submodules: {err.detail}")
         diff_bytes = b""
         binaries: list[BinaryFile] = []
-        _LAST_DIRTY[root] = dirty
+        if dirty and st.commit:
+            _LAST_DIRTY[root] = st.commit
+        else:
+            _LAST_DIRTY.pop(root, None)
         if dirty and self.with_diff:
             tracked, tracked_bin = self._tracked(git, root, st.commit)
             untracked_patches, untracked_bin = _untracked_patch(root, st.untracked)
@@ -573,10 +581,11 @@ class GitProbe:
         )
 
     def _tracked(self, git: str, root: Path, commit: str | None) -> tuple[bytes, list[BinaryFile]]:
-        """The tracked changes: the speculative `git diff HEAD` when it ran against a commit
-        (a repository without one diffs against the empty tree), else a fresh one."""
+        """The tracked changes: the early diff when it ran against the commit the status
+        reports (not if HEAD moved in between), else a fresh one (a repository without
+        commits diffs against the empty tree)."""
         speculative = self.pending.get("diff")
-        if speculative is not None and commit is not None:
+        if speculative is not None and commit is not None and commit == self.early_base:
             result = speculative.result(check=False)
             if result.returncode == 0:
                 return _split_binaries(result.stdout, root)
