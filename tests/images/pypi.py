@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import json
 import os
+import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -63,13 +65,27 @@ class File:
         return len(SUPPORTED) if self.filename.endswith(SDIST_SUFFIXES) else None
 
 
+FETCH_ATTEMPTS = 4
+"""Tries per page: a name lookup or connection can fail for a moment (seen in CI runs)."""
+
+
 def _fetch(name: str) -> dict[str, Any]:
     request = urllib.request.Request(
         f"{INDEX}/{canonicalize_name(name)}/",
         headers={"Accept": "application/vnd.pypi.simple.v1+json"},
     )
-    with urllib.request.urlopen(request, timeout=120) as response:
-        data = json.loads(response.read())
+    for attempt in range(1, FETCH_ATTEMPTS + 1):
+        try:
+            with urllib.request.urlopen(request, timeout=120) as response:
+                data = json.loads(response.read())
+            break
+        except urllib.error.HTTPError as err:
+            if (err.code < 500 and err.code != 429) or attempt == FETCH_ATTEMPTS:
+                raise
+        except OSError:
+            if attempt == FETCH_ATTEMPTS:
+                raise
+        time.sleep(2 ** (attempt - 1))  # 1, 2, 4 s
     assert isinstance(data, dict)
     return data
 
