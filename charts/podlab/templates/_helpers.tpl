@@ -145,6 +145,11 @@ labels:
 {{- .Values.mlflow.artifacts.volume.existingClaim | default (include "podlab.componentName" (dict "root" . "component" "mlflow-artifacts")) -}}
 {{- end -}}
 {{- define "podlab.mlflow.artifactsDir" -}}/var/lib/podlab-mlflow/artifacts{{- end -}}
+{{/* "true" when artifacts live on a volume that attaches to one node at a time (no bucket,
+     not ReadWriteMany): one replica, replaced with Recreate. */}}
+{{- define "podlab.mlflow.artifactsOnOneNode" -}}
+{{- if and (not .Values.mlflow.artifacts.destination) (not (has "ReadWriteMany" .Values.mlflow.artifacts.volume.accessModes)) }}true{{ end -}}
+{{- end -}}
 
 {{- define "podlab.mlflow.serviceAccountName" -}}
 {{- if .Values.mlflow.serviceAccount.create -}}
@@ -241,27 +246,33 @@ Returns the base64-encoded value, ready for a Secret's data.
 {{- toYaml $config -}}
 {{- end -}}
 
+{{/* The OIDC provider settings as JSON {env var: [value, key]}: each is the value or, left
+     empty, that key of hub.auth.oidc.existingSecret (the hub Deployment and the Secret check
+     both read this). */}}
+{{- define "podlab.oidcSettings" -}}
+{{- $oidc := .Values.hub.auth.oidc -}}
+{{- toJson (dict "OAUTH2_AUTHORIZE_URL" (list $oidc.authorizeUrl "authorize-url") "OAUTH2_TOKEN_URL" (list $oidc.tokenUrl "token-url") "OAUTH2_USERDATA_URL" (list $oidc.userdataUrl "userdata-url") "OAUTH_CLIENT_ID" (list $oidc.clientId "client-id")) -}}
+{{- end -}}
+
 {{/* The Secrets this release reads but does not create, as JSON {name: [keys]}: the external
-     databases' and the identity provider's (a Secret shared by several gets the union). */}}
+     databases' and the identity provider's (a Secret shared by several gets the union). The
+     database keys follow podlab.dbEnv: the host key only where no host value is known. */}}
 {{- define "podlab.requiredSecrets" -}}
 {{- $needed := dict -}}
 {{- if not .Values.postgresql.bundled.enabled -}}
-{{- $hubDb := .Values.hub.db -}}
-{{- $keys := list $hubDb.passwordKey -}}
-{{- if not $hubDb.host }}{{ $keys = append $keys $hubDb.hostKey }}{{ end -}}
-{{- $_ := set $needed $hubDb.existingSecret (concat (get $needed $hubDb.existingSecret | default list) $keys) -}}
-{{- if .Values.mlflow.enabled -}}
-{{- $mlDb := .Values.mlflow.db -}}
-{{- $keys = list $mlDb.passwordKey -}}
-{{- if not (or $mlDb.host $hubDb.host) }}{{ $keys = append $keys $mlDb.hostKey }}{{ end -}}
-{{- $_ := set $needed $mlDb.existingSecret (concat (get $needed $mlDb.existingSecret | default list) $keys) -}}
+{{- range $component := ternary (list "hub" "mlflow") (list "hub") $.Values.mlflow.enabled -}}
+{{- $db := (get $.Values $component).db -}}
+{{- $secret := include (printf "podlab.%s.dbSecretName" $component) $ -}}
+{{- $keys := list $db.passwordKey -}}
+{{- if not (include (printf "podlab.%s.dbHost" $component) $) }}{{ $keys = append $keys $db.hostKey }}{{ end -}}
+{{- $_ := set $needed $secret (concat (get $needed $secret | default list) $keys) -}}
 {{- end -}}
 {{- end -}}
 {{- if eq .Values.hub.auth.type "oidc" -}}
 {{- $oidc := .Values.hub.auth.oidc -}}
 {{- $keys := list $oidc.clientSecretKey -}}
-{{- range $key, $value := dict "authorize-url" $oidc.authorizeUrl "token-url" $oidc.tokenUrl "userdata-url" $oidc.userdataUrl "client-id" $oidc.clientId -}}
-{{- if not $value }}{{ $keys = append $keys $key }}{{ end -}}
+{{- range $env, $setting := include "podlab.oidcSettings" . | fromJson -}}
+{{- if not (first $setting) }}{{ $keys = append $keys (last $setting) }}{{ end -}}
 {{- end -}}
 {{- $_ := set $needed $oidc.existingSecret (concat (get $needed $oidc.existingSecret | default list) $keys) -}}
 {{- end -}}
@@ -302,7 +313,7 @@ renders first, the admin sees the whole list.
 {{- end -}}
 {{- end -}}
 {{- $mlflow := .Values.mlflow -}}
-{{- if and $mlflow.enabled (not $mlflow.artifacts.destination) (gt (int $mlflow.replicas) 1) (not (has "ReadWriteMany" $mlflow.artifacts.volume.accessModes)) -}}
+{{- if and $mlflow.enabled (gt (int $mlflow.replicas) 1) (include "podlab.mlflow.artifactsOnOneNode" .) -}}
 {{- $problems = append $problems (printf "mlflow.replicas is %v but the artifacts volume is %s (mlflow.artifacts.destination is empty): set the destination to s3://BUCKET/PREFIX, use one replica, or a ReadWriteMany storage class with mlflow.artifacts.volume.accessModes [ReadWriteMany]" $mlflow.replicas (join "," $mlflow.artifacts.volume.accessModes)) -}}
 {{- end -}}
 {{- $oidc := .Values.hub.auth.oidc -}}
