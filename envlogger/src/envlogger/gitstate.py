@@ -492,14 +492,15 @@ class GitProbe:
             )
         if self.remotes is None:
             self.pending["remotes"] = PendingGit(self.git, start_dir, REMOTES_ARGS, self.env)
-        self.early_base = _LAST_DIRTY.get(self.root) if self.root is not None else None
-        if self.root is not None and self.early_base is not None and with_diff and not light:
+        if self.root is not None and with_diff and not light:
             # The tree was dirty last time (a notebook being edited): start the diff against
             # that commit next to the status, on the other core; it is used only if the status
             # reports the same commit. A clean tree never pays.
-            self.pending["diff"] = PendingGit(
-                self.git, self.root, ["diff", self.early_base, *DIFF_OPTIONS], self.env
-            )
+            self.early_base = _LAST_DIRTY.get(self.root)
+            if self.early_base is not None:
+                self.pending["diff"] = PendingGit(
+                    self.git, self.root, ["diff", self.early_base, *DIFF_OPTIONS], self.env
+                )
 
     def finish(self) -> GitState:
         """Never raises for git problems: they become `unavailable_reason`."""

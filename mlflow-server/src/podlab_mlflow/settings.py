@@ -67,7 +67,7 @@ def artifacts_destination(value: str) -> str:
             f"PODLAB_MLFLOW_ARTIFACTS_DESTINATION={destination!r}: {path} is not writable by "
             f"uid {os.getuid()}; give the volume that owner or group (the chart sets fsGroup)"
         )
-    return str(path).rstrip("/") or "/"
+    return str(path)  # pathlib already drops a trailing slash
 
 
 @dataclass(frozen=True)
