@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from podlab.config import ConfigError, load_config
-from podlab.k8s import SERVICE_ACCOUNT_ANNOTATIONS_ENV, parse_service_account_annotations
+from podlab.k8s import service_account_annotations_from_env
 from podlab.kubespawner_config import configure_kubespawner
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821 (provided by traitlets)
@@ -33,8 +33,8 @@ except ConfigError as err:
 
 configure_kubespawner(c, podlab_config)
 try:
-    c.PodlabKubeSpawner.user_service_account_annotations = parse_service_account_annotations(
-        os.environ.get(SERVICE_ACCOUNT_ANNOTATIONS_ENV)
+    c.PodlabKubeSpawner.user_service_account_annotations = service_account_annotations_from_env(
+        os.environ
     )
 except ValueError as err:
     sys.exit(f"JupyterHub refuses to start: {err}")

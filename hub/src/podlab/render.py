@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from podlab.config import ConfigError, PodlabConfig, load_config
-from podlab.k8s import SERVICE_ACCOUNT_ANNOTATIONS_ENV, parse_service_account_annotations
+from podlab.k8s import service_account_annotations_from_env
 
 RENDER_API_TOKEN = "rendered-offline-the-hub-issues-a-new-token-at-each-spawn"  # noqa: S105
 """Stands in for JUPYTERHUB_API_TOKEN (and so MLFLOW_TRACKING_TOKEN) in rendered pods."""
@@ -107,8 +107,8 @@ async def _render(
     )
     # The same annotations the hub pod applies (the chart sets the variable there).
     try:
-        c.PodlabKubeSpawner.user_service_account_annotations = parse_service_account_annotations(
-            os.environ.get(SERVICE_ACCOUNT_ANNOTATIONS_ENV)
+        c.PodlabKubeSpawner.user_service_account_annotations = service_account_annotations_from_env(
+            os.environ
         )
     except ValueError as err:
         raise RenderError(str(err)) from None

@@ -14,7 +14,6 @@ from podlab.k8s.network import network_policy
 from podlab.k8s.objects import (
     FIELD_MANAGER,
     SERVICE_ACCOUNT,
-    SERVICE_ACCOUNT_ANNOTATIONS_ENV,
     UserNamespace,
     limit_range,
     namespace,
@@ -23,15 +22,16 @@ from podlab.k8s.objects import (
     role,
     role_binding,
     service_account,
+    service_account_annotations_from_env,
 )
 
 __all__ = [
     "FIELD_MANAGER",
     "SERVICE_ACCOUNT",
-    "SERVICE_ACCOUNT_ANNOTATIONS_ENV",
     "UserNamespace",
     "namespace_objects",
     "parse_service_account_annotations",
+    "service_account_annotations_from_env",
 ]
 
 

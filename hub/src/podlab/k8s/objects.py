@@ -120,6 +120,11 @@ def is_annotation_key(key: str) -> bool:
     return _QUALIFIED_NAME.fullmatch(parts[-1]) is not None
 
 
+def service_account_annotations_from_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """What the chart passes the hub (the hub at start and `podlab render` both read it)."""
+    return parse_service_account_annotations(environ.get(SERVICE_ACCOUNT_ANNOTATIONS_ENV))
+
+
 def parse_service_account_annotations(text: str | None) -> dict[str, str]:
     """The annotations from their JSON text (empty or unset: none); ValueError says what to fix.
 
