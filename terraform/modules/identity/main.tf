@@ -44,8 +44,24 @@ data "aws_iam_policy_document" "assume" {
   }
 }
 
+# Both roles reach SSE-KMS buckets: the bucket key, used through S3 only.
+data "aws_iam_policy_document" "use_bucket_key" {
+  statement {
+    sid       = "UseBucketKey"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [var.s3_kms_key_arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [local.s3_via]
+    }
+  }
+}
+
 # -- MLflow: artifacts bucket ------------------------------------------------------------------
 data "aws_iam_policy_document" "mlflow" {
+  source_policy_documents = [data.aws_iam_policy_document.use_bucket_key.json]
+
   statement {
     sid       = "ListArtifacts"
     actions   = ["s3:ListBucket", "s3:GetBucketLocation"]
@@ -56,17 +72,6 @@ data "aws_iam_policy_document" "mlflow" {
     sid       = "ReadWriteArtifacts"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"]
     resources = ["${local.artifacts_arn}/*"]
-  }
-
-  statement {
-    sid       = "UseBucketKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.s3_kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [local.s3_via]
-    }
   }
 }
 
@@ -93,6 +98,8 @@ resource "aws_eks_pod_identity_association" "mlflow" {
 
 # -- user pods: own prefix + shared read-only prefix -------------------------------------------
 data "aws_iam_policy_document" "user" {
+  source_policy_documents = [data.aws_iam_policy_document.use_bucket_key.json]
+
   statement {
     sid       = "ListOwnAndSharedPrefixes"
     actions   = ["s3:ListBucket"]
@@ -132,17 +139,6 @@ data "aws_iam_policy_document" "user" {
     sid       = "ReadSharedPrefix"
     actions   = ["s3:GetObject", "s3:GetObjectVersion"]
     resources = ["${local.shared_arn}/${var.shared_read_only_prefix}/*"]
-  }
-
-  statement {
-    sid       = "UseBucketKey"
-    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-    resources = [var.s3_kms_key_arn]
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [local.s3_via]
-    }
   }
 }
 
