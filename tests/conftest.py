@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.jupyterhub import JupyterHubServer
+from tests.support.kube import KubeCluster, KubeSettings, Ports
 from tests.support.paths import new_log_dir, new_work_dir
 from tests.support.postgres import PostgresServer
 from tests.support.process import free_port
@@ -127,3 +128,17 @@ def spark_cluster(work_root: Path, component_log_dir: Path) -> Iterator[SparkClu
     cluster = SparkCluster(work_root / "spark", component_log_dir).start()
     yield cluster
     cluster.stop()
+
+
+# -- Kubernetes test bed ------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def kube(work_root: Path, component_log_dir: Path) -> Iterator[KubeCluster]:
+    """A real control plane (etcd, kube-apiserver 1.34, controller-manager, scheduler), kwok
+    nodes and the pod runner, on free loopback ports; what `make kube-up` starts."""
+    settings = KubeSettings(
+        state_dir=work_root / "kube", ports=Ports.free(), pid_files=False,
+        logs=component_log_dir / "kube",
+    )  # fmt: skip
+    cluster = KubeCluster(settings).up()
+    yield cluster
+    cluster.down(quiet=True)

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds the local Kubernetes test bed's binaries from the Go module proxy and links them into
+# tools/bin (called by .ci/setup.sh; `make kube-tools` runs it alone):
+#   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (.ci/go/k8s,  v1.34.x)
+#   etcd                                                              (.ci/go/etcd, v3.6.x)
+#   kwok, kwokctl                                                     (.ci/go/kwok, v0.8.x)
+#   podshim.so: the pod runner's LD_PRELOAD helper (hub/src/podlab/localstack/kube/podshim.c)
+#
+# Each build lands in a cache outside the repository, keyed by the module's version, a hash of
+# its go.mod/go.sum and the Go version: $PODLAB_CACHE_DIR (default ~/.cache/podlab)/kube/...
+# A warm run only checks that the folders exist and relinks; nothing is rebuilt. The version
+# ldflags make `kube-apiserver --version` print the real release (Helm and kwokctl read it).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+CACHE=${PODLAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/podlab}
+BIN="$ROOT/tools/bin"
+SHIM_SRC=hub/src/podlab/localstack/kube/podshim.c
+mkdir -p "$BIN" "$CACHE/kube"
+
+step() { printf '==> %s\n' "$*"; }
+fail() { printf 'kube-tools: %s\n' "$*" >&2; exit 1; }
+
+command -v go >/dev/null 2>&1 || fail "Go is not installed: install Go >= 1.26 (https://go.dev/dl/), then re-run 'make setup'."
+GO_VERSION=$(go env GOVERSION)
+RECIPE=1  # bump when the build commands below change: every cached build is made again
+
+# module_version DIR MODULE -> the version DIR/go.mod requires of MODULE
+module_version() { awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit }
+  $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"; }
+
+# build NAME MODULE PKG... : go build the packages of .ci/go/NAME into the cache, then link them.
+build() {
+  local name=$1 module=$2; shift 2
+  local dir=".ci/go/$name" version key out ldflags=() started
+  version=$(module_version "$dir" "$module")
+  [ -n "$version" ] || fail "$dir/go.mod does not require $module"
+  key=$(cat "$dir/go.mod" "$dir/go.sum" <(echo "$GO_VERSION $RECIPE") | sha256sum | cut -c1-12)
+  out="$CACHE/kube/$name-$version-$key"
+  if [ -f "$out/.complete" ]; then
+    step "$name $version is built ($out)"
+  else
+    if [ "$name" = k8s ]; then
+      local major=${version#v}; major=${major%%.*}
+      local minor=${version#v*.}; minor=${minor%%.*}
+      for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+        ldflags+=("-X $pkg.gitVersion=$version" "-X $pkg.gitMajor=$major" "-X $pkg.gitMinor=$minor"
+          "-X $pkg.gitTreeState=clean" "-X $pkg.buildDate=1970-01-01T00:00:00Z")
+      done
+    fi
+    step "building $name $version from the Go module proxy: $* (cold: several minutes on 2 cores)"
+    started=$(date +%s)
+    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
+    (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${ldflags[*]}" \
+      -o "$out.tmp/" "$@") || fail "building $name $version failed (see above); the Go module proxy must be reachable"
+    if [ "$name" = etcd ]; then  # go names the binary after the module path's last element
+      mv "$out.tmp/v3" "$out.tmp/etcd" 2>/dev/null || mv "$out.tmp/server" "$out.tmp/etcd"
+    fi
+    if [ "$name" = kwok ]; then
+      # The CRDs of kwok's Exec/Logs/PortForward objects, which the pod runner creates per pod.
+      local src
+      src=$(cd "$dir" && go list -m -f '{{.Dir}}' "$module")
+      mkdir -p "$out.tmp/crds"
+      cp "$src"/kustomize/crd/bases/kwok.x-k8s.io_{execs,logs,portforwards}.yaml "$out.tmp/crds/"
+    fi
+    touch "$out.tmp/.complete"
+    rm -rf "$out" && mv "$out.tmp" "$out"
+    for old in "$CACHE/kube/$name-"*; do  # earlier versions or recipes of this module
+      if [ "$old" != "$out" ] && [ -d "$old" ]; then rm -rf "$old"; fi
+    done
+    step "built $name $version in $(( $(date +%s) - started ))s"
+  fi
+  local file
+  for file in "$out"/*; do
+    if [ -f "$file" ] && [ -x "$file" ]; then ln -sfn "$file" "$BIN/$(basename "$file")"; fi
+  done
+  if [ "$name" = kwok ]; then ln -sfn "$out/crds" "$ROOT/tools/kwok-crds"; fi
+}
+
+build k8s k8s.io/kubernetes k8s.io/kubernetes/cmd/kube-apiserver \
+  k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
+  k8s.io/kubernetes/cmd/kubectl
+build etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
+build kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+
+# The pod runner's LD_PRELOAD helper: C, so it also reaches programs that are not Python.
+command -v cc >/dev/null 2>&1 || fail "no C compiler: install gcc (apt-get install -y gcc), then re-run 'make setup'."
+key=$(cat "$SHIM_SRC" | sha256sum | cut -c1-12)
+out="$CACHE/kube/podshim-$key"
+if [ ! -f "$out/podshim.so" ]; then
+  step "compiling the pod runner's podshim.so"
+  mkdir -p "$out"
+  cc -shared -fPIC -O2 -Wall -Werror -o "$out/podshim.so.tmp" "$SHIM_SRC" -ldl
+  mv "$out/podshim.so.tmp" "$out/podshim.so"
+fi
+mkdir -p "$ROOT/tools/lib"
+ln -sfn "$out/podshim.so" "$ROOT/tools/lib/podshim.so"
+step "kube tools: $("$BIN/kube-apiserver" --version), etcd $("$BIN/etcd" --version | awk 'NR==1{print $3}'), $("$BIN/kwok" --version 2>&1 | head -1)"
+
+# The pod runner runs containers as their runAsUser (uid 1000 for user pods): that user must be
+# able to reach the project's Python and the cache (podshim.so). A folder on the way without
+# the "group and others may enter" bits (often /root, mode 0700; a container without runAsGroup
+# runs with gid 0, so the group bit counts too) gets those bits only: nothing can be listed.
+open_for_pods() {
+  local path=$1
+  while [ "$path" != "/" ]; do
+    if [ -d "$path" ] && [ $(( 8#$(stat -c %a "$path") & 8#011 )) -ne $(( 8#011 )) ]; then
+      if [ "$(id -u)" -ne 0 ]; then
+        fail "$path is closed to other users, so the pod runner's non-root pods cannot reach $1: run 'chmod go+x $path' as root"
+      fi
+      chmod go+x "$path"
+      step "made $path enterable by its group and other users (go+x) for the pod runner's non-root pods"
+    fi
+    path=$(dirname "$path")
+  done
+}
+for target in "$(readlink -f "$ROOT/.venv/bin/python" 2>/dev/null || true)" "$out/podshim.so" "$ROOT/.venv/bin"; do
+  if [ -n "$target" ] && [ -e "$target" ]; then open_for_pods "$(dirname "$target")"; fi
+done

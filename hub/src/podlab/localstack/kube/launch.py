@@ -1,0 +1,64 @@
+"""Become one container of a pod: `unshare --mount -- python -m podlab.localstack.kube.launch SPEC`.
+
+Run by the pod runner in a fresh, private mount namespace: bind-mounts each volume at its
+mount path (parents first, read-only where asked), changes to the working directory, drops to
+the container's user and groups, then execs the container's command. Nothing of this is
+visible outside the namespace, so two pods can mount different homes at /home/jovyan.
+
+SPEC (JSON): mounts [{source, target, read_only}], uid, gid, groups, workdir, argv, env.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import sys
+from pathlib import Path
+
+MS_RDONLY = 1
+MS_REMOUNT = 32
+MS_BIND = 4096
+MS_REC = 16384
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _mount(source: str, target: str, flags: int) -> None:
+    if _libc.mount(source.encode(), target.encode(), None, flags, None) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
+
+
+def bind(source: str, target: str, read_only: bool) -> None:
+    if Path(source).is_dir():
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        if not os.path.exists(target):
+            Path(target).touch()
+    _mount(source, target, MS_BIND | MS_REC)
+    if read_only:
+        _mount(source, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
+
+
+def main(spec_path: str) -> None:
+    spec = json.loads(Path(spec_path).read_text())
+    for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
+        bind(mount["source"], mount["target"], mount["read_only"])
+    groups = [int(g) for g in spec.get("groups") or []]
+    if spec.get("gid") is not None:
+        os.setgroups([int(spec["gid"]), *groups])
+        os.setgid(int(spec["gid"]))
+    if spec.get("uid") is not None:
+        os.setuid(int(spec["uid"]))
+    os.chdir(spec.get("workdir") or "/")
+    argv = spec["argv"]
+    try:
+        os.execvpe(argv[0], argv, spec["env"])  # noqa: S606 (the container's own command)
+    except OSError as err:
+        print(f"pod runner: cannot run {argv[0]!r}: {err.strerror}", file=sys.stderr)
+        sys.exit(127 if isinstance(err, FileNotFoundError) else 126)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
