@@ -16,7 +16,13 @@ import kubernetes
 import yaml
 
 from podlab.localstack.kube import topology
-from podlab.localstack.kube.cluster import KubeCluster, KubeError, KubeSettings, Ports
+from podlab.localstack.kube.cluster import (
+    KubeCluster,
+    KubeError,
+    KubeSettings,
+    Ports,
+    running_cluster,
+)
 
 __all__ = [
     "KubeCluster",
@@ -27,6 +33,7 @@ __all__ = [
     "get_json",
     "manifest",
     "new_namespace",
+    "running_cluster",
     "topology",
     "wait_for",
 ]

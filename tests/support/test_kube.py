@@ -4,6 +4,7 @@ pod runner that really runs pods (HTTP at the pod IP, Jobs, exec, logs, port-for
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
 import socket
@@ -24,6 +25,7 @@ from tests.support.kube import (
     api_client,
     get_json,
     new_namespace,
+    running_cluster,
     topology,
     wait_for,
 )
@@ -102,12 +104,12 @@ def test_server_is_kubernetes_1_34(kube: KubeCluster):
 def test_every_address_is_on_loopback(kube: KubeCluster):
     loopback = ipaddress.IPv4Network("127.0.0.0/8")
     pods, runner = (
-        ipaddress.IPv4Network(topology.POD_CIDR),
-        ipaddress.IPv4Network(topology.RUNNER_CIDR),
+        ipaddress.IPv4Network(kube.plan.pod_cidr),
+        ipaddress.IPv4Network(kube.plan.runner_cidr),
     )
     assert runner.subnet_of(pods)
     assert pods.subnet_of(loopback)
-    assert ipaddress.IPv4Network(topology.SERVICE_CIDR).subnet_of(loopback)
+    assert ipaddress.IPv4Network(kube.plan.service_cidr).subnet_of(loopback)
     for node in get_json(kube, "nodes")["items"]:
         cidr = ipaddress.IPv4Network(node["spec"]["podCIDR"])
         assert cidr.subnet_of(pods), node["metadata"]["name"]
@@ -116,6 +118,7 @@ def test_every_address_is_on_loopback(kube: KubeCluster):
             if address["type"] == "InternalIP":
                 assert ipaddress.ip_address(address["address"]) in loopback
     service = get_json(kube, "service", "kubernetes", "-n", "default")
+    assert service["spec"]["clusterIP"] == kube.plan.service_ip()
     assert ipaddress.ip_address(service["spec"]["clusterIP"]) in loopback
     # Every port a component listens on is bound to 127.0.0.1 only.
     listening = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout
@@ -341,7 +344,7 @@ def test_runner_pod_serves_http_at_its_pod_ip(kube: KubeCluster):
         assert create(kube, namespace, http_pod(name)).returncode == 0
     for name in ("web-1", "web-2"):
         ip = ready_ip(kube, namespace, name)
-        assert ipaddress.ip_address(ip) in ipaddress.ip_network(topology.RUNNER_CIDR)
+        assert ipaddress.ip_address(ip) in ipaddress.ip_network(kube.plan.runner_cidr)
         with urllib.request.urlopen(f"http://{ip}:8080/", timeout=5) as response:
             assert response.read().decode() == f"{name} {ip} 1000"
     logs = kube.kubectl("logs", "web-1", "-n", namespace)
@@ -412,6 +415,61 @@ def test_kubectl_exec_and_port_forward_reach_the_runner_pod(kube: KubeCluster):
     finally:
         forward.terminate()
         forward.wait(timeout=10)
+
+
+def test_pods_reach_services_by_name_and_the_api_server_as_in_a_cluster(kube: KubeCluster):
+    """A Service leads to a ready pod it selects (round robin over the runner's pods), by its
+    short name in the pod's namespace and its long name from another; the `kubernetes`
+    Service leads to the API server, verified with the pod's CA and token."""
+    namespace, other = new_namespace(kube, "svc", RESTRICTED), new_namespace(kube, "svc-client")
+    for name in ("web-a", "web-b"):
+        manifest = http_pod(name)
+        manifest["metadata"]["labels"]["app"] = "web"
+        assert create(kube, namespace, manifest).returncode == 0
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "web", "namespace": namespace},
+            "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": "http"}]},
+        }
+    )
+    for name in ("web-a", "web-b"):
+        ready_ip(kube, namespace, name)
+    script = (
+        "import json, os, ssl, urllib.request\n"
+        "seen = set()\n"
+        "for url in URLS * 4:\n"
+        "    seen.add(urllib.request.urlopen(url, timeout=5).read().decode().split()[0])\n"
+        "print(sorted(seen))\n"
+        "sa = '/var/run/secrets/kubernetes.io/serviceaccount'\n"
+        "context = ssl.create_default_context(cafile=sa + '/ca.crt')\n"
+        "token = open(sa + '/token').read()\n"
+        "api = f\"https://{os.environ['KUBERNETES_SERVICE_HOST']}:{os.environ['KUBERNETES_SERVICE_PORT']}\"\n"
+        "headers = {'Authorization': 'Bearer ' + token}\n"
+        "request = urllib.request.Request(api + '/version', headers=headers)\n"
+        "print(json.load(urllib.request.urlopen(request, context=context))['gitVersion'])\n"
+    )
+    for client_namespace, url in (
+        (namespace, "http://web/"),
+        (other, f"http://web.{namespace}.svc/"),
+    ):
+        client = pod(
+            "client",
+            ["python", "-c", script.replace("URLS", repr([url]))],
+            labels=RUN_LOCAL,
+            security=COMPLIANT_SECURITY,
+            restartPolicy="Never",
+        )
+        assert create(kube, client_namespace, client).returncode == 0
+        wait_for(
+            f"the client in {client_namespace}",
+            lambda n=client_namespace: phase(kube, n, "client") in ("Succeeded", "Failed"),
+            timeout=90,
+        )
+        logs = kube.kubectl("logs", "client", "-n", client_namespace)
+        assert phase(kube, client_namespace, "client") == "Succeeded", logs
+        assert logs.split("\n")[:2] == ["['web-a', 'web-b']", "v1.34.4"]
 
 
 def test_job_run_by_the_runner_completes_and_a_failing_one_fails(kube: KubeCluster):
@@ -574,6 +632,26 @@ def test_a_port_in_use_is_named_with_what_to_do(work_root: Path, kube: KubeClust
         err.value
     )
     assert "make kube-down" in str(err.value)
+
+
+def test_beds_on_one_machine_never_share_addresses(work_root: Path, kube: KubeCluster):
+    """A second bed (e.g. `make kube-up` during a test run) takes the next free address plan;
+    asking for a plan another bed holds is refused before anything starts."""
+    taken = KubeSettings(
+        state_dir=work_root / "kube-taken",
+        ports=Ports.free(),
+        pid_files=False,
+        plan_index=kube.plan.index,
+    )
+    with pytest.raises(KubeError, match=r"held by another bed on this machine"):
+        KubeCluster(taken).up()
+    second = KubeSettings(state_dir=work_root / "kube-second", ports=Ports.free(), pid_files=False)
+    with running_cluster(second, out=io.StringIO()) as other:
+        assert other.plan.index != kube.plan.index
+        mine = ipaddress.IPv4Network(kube.plan.pod_cidr)
+        assert not mine.overlaps(ipaddress.IPv4Network(other.plan.pod_cidr))
+        service = get_json(other, "service", "kubernetes", "-n", "default")
+        assert service["spec"]["clusterIP"] == other.plan.service_ip() != kube.plan.service_ip()
 
 
 def test_a_missing_binary_says_how_to_build_it(work_root: Path, tmp_path: Path):

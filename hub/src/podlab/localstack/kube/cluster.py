@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any, TextIO
 
 import yaml
 
@@ -111,6 +111,9 @@ class KubeSettings:
     pid_files: bool = True
     logs: Path | None = None
     """Component logs (default: <state_dir>/logs)."""
+    plan_index: int | None = None
+    """The address plan (topology.AddressPlan); None: the one this state dir used before, or
+    the first one no other bed on the machine holds."""
 
     @classmethod
     def from_env(cls, state_dir: str | None = None) -> KubeSettings:
@@ -225,6 +228,8 @@ class KubeCluster:
     out: TextIO = sys.stdout
     processes: dict[str, ManagedProcess] = field(default_factory=dict, init=False)
     pki: Pki = field(init=False)
+    plan: topology.AddressPlan = field(init=False)
+    _plan_lock: IO[str] | None = field(default=None, init=False)
 
     @property
     def api_url(self) -> str:
@@ -255,7 +260,8 @@ class KubeCluster:
             )
         for folder in (settings.state_dir, settings.log_dir, settings.run_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self.pki = ensure_pki(settings.state_dir / "pki", (HOST, topology.service_ip()))
+        self.plan = self._address_plan()
+        self.pki = ensure_pki(settings.state_dir / "pki", (HOST, self.plan.service_ip()))
         for client in ("admin", "controller-manager", "scheduler", "kwok", "runner"):
             target = (
                 settings.kubeconfig
@@ -287,6 +293,7 @@ class KubeCluster:
             self._start(
                 "kwok", self._kwok_argv(binaries["kwok"]), self._healthz(settings.ports.kwok), 60
             )
+            self._release_plan()  # the runner holds it from now on
             self._start("pod-runner", self._runner_argv(), self._runner_ready, 60)
             self._step("cluster", "nodes Ready, default ServiceAccount", self._wait_usable)
         except (ComponentError, KubeError, OSError) as err:
@@ -300,6 +307,28 @@ class KubeCluster:
             f"({self.api_url}, logs in {settings.log_dir})"
         )
         return self
+
+    def _address_plan(self) -> topology.AddressPlan:
+        """The plan this state dir was made with (node and Service IPs live in etcd), else a
+        free one, held until the pod runner takes it over; another bed holding it is an
+        error that says what to do."""
+        recorded = self.settings.state_dir / "address-plan"
+        if recorded.exists():
+            plan = topology.AddressPlan(int(recorded.read_text().strip()))
+        elif self.settings.plan_index is not None:
+            plan = topology.AddressPlan(self.settings.plan_index)
+        else:
+            plan = topology.free_plan()
+        self._plan_lock = plan.hold()
+        if self._plan_lock is None:
+            raise KubeError(
+                f"the addresses of this test bed ({plan.pod_cidr}, {plan.service_cidr}) are "
+                f"held by another bed on this machine ({plan.lock_path}): stop it "
+                "(`make kube-down`, or let its test run end), or use another state dir "
+                "(PODLAB_KUBE_DIR)"
+            )
+        recorded.write_text(f"{plan.index}\n")
+        return plan
 
     def _check_not_running(self) -> None:
         for component in COMPONENTS:
@@ -391,7 +420,7 @@ class KubeCluster:
             f"--service-account-issuer={SA_ISSUER}",
             f"--service-account-key-file={pki.sa_pub}",
             f"--service-account-signing-key-file={pki.sa_key}",
-            f"--service-cluster-ip-range={topology.SERVICE_CIDR}",
+            f"--service-cluster-ip-range={self.plan.service_cidr}",
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction,PodSecurity,ResourceQuota,LimitRanger,"
             "ServiceAccount,DefaultStorageClass,StorageObjectInUseProtection",
@@ -468,7 +497,7 @@ class KubeCluster:
             f"--node-ip={topology.NODE_IP}",
             f"--node-port={port}",
             f"--server-address={HOST}:{port}",
-            f"--cidr={topology.POD_CIDR}",
+            f"--cidr={self.plan.node_cidr(0)}",
             f"--tls-cert-file={self.pki.cert('kwok-serving')}",
             f"--tls-private-key-file={self.pki.key('kwok-serving')}",
             "--node-lease-duration-seconds=40",
@@ -484,6 +513,7 @@ class KubeCluster:
             f"--state-dir={self.settings.state_dir / 'runner'}",
             f"--api-server={HOST}:{self.settings.ports.apiserver}",
             f"--ready-file={self.settings.run_dir / 'pod-runner.ready'}",
+            f"--address-plan={self.plan.index}",
         ]
         for key, values in self.settings.runner_selector:
             argv.append(f"--select={key}={','.join(values)}" if values else f"--select={key}")
@@ -538,7 +568,11 @@ class KubeCluster:
         # Nodes are created with their status (capacity, allocatable), as a kubelet creates its
         # node; kwok then keeps them Ready. An existing node (warm start) is left as it is.
         existing = set(self.kubectl("get", "nodes", "-o", "name").split())
-        missing = [n.manifest() for n in topology.NODES if f"node/{n.name}" not in existing]
+        missing = [
+            node.manifest(self.plan.node_cidr(position))
+            for position, node in enumerate(topology.NODES)
+            if f"node/{node.name}" not in existing
+        ]
         if missing:
             self.kubectl("create", "-f", "-", input_text=yaml.safe_dump_all(missing))
 
@@ -581,8 +615,14 @@ class KubeCluster:
         )
 
     # -- down and status --------------------------------------------------------------------------
+    def _release_plan(self) -> None:
+        if self._plan_lock is not None:
+            self._plan_lock.close()
+            self._plan_lock = None
+
     def down(self, quiet: bool = False) -> None:
         """Stop every component (ours, or those a pid file names); data is kept."""
+        self._release_plan()
         stopped = 0
         for component in reversed(COMPONENTS):
             process = self.processes.pop(component, None)

@@ -301,6 +301,10 @@ class PodRun:
             return
         env = {**env, "PODLAB_POD_IP": self.ip, "LD_PRELOAD": str(self.settings.shim)}
         mounts = self._mounts(spec)
+        if self.hosts_path.exists() and not any(m["target"] == "/etc/hosts" for m in mounts):
+            mounts.append(
+                {"source": str(self.hosts_path), "target": "/etc/hosts", "read_only": True}
+            )
         self._make_host_mount_points(mounts, claim)
         launch = {
             "mounts": mounts,
@@ -348,6 +352,21 @@ class PodRun:
         self.settings.events(
             self.pod, "Normal", "Started", f"Started container {run.name}", run.name
         )
+
+    @property
+    def hosts_path(self) -> Path:
+        return self.folder / "hosts"
+
+    def write_hosts(self, content: str) -> None:
+        """The pod's /etc/hosts, rewritten in place (a bind-mounted file keeps its inode)."""
+        path = self.hosts_path
+        if path.exists() and path.read_text() == content:
+            return
+        with open(path, "a+") as out:
+            out.seek(0)
+            out.truncate()
+            out.write(content)
+        path.chmod(0o644)
 
     def log_path(self, run: ContainerRun) -> Path:
         return self.folder / f"{run.name}.log"

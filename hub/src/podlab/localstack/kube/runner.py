@@ -13,6 +13,7 @@ provisions the `podlab-local` volumes (provisioner.py).
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import ipaddress
 import logging
@@ -27,6 +28,7 @@ from podlab.localstack.kube import topology
 from podlab.localstack.kube.kubeapi import ApiError, KubeApi, Obj, Reflector
 from podlab.localstack.kube.podrun import PodRun, RuntimeSettings, now
 from podlab.localstack.kube.provisioner import Provisioner
+from podlab.localstack.kube.services import ServiceProxy, hosts_file
 from podlab.localstack.kube.volumes import Kubelet
 from podlab.localstack.paths import REPO_ROOT, TOOLS_BIN
 
@@ -41,27 +43,28 @@ def selector_query(key: str, values: tuple[str, ...]) -> str:
 
 
 class IpPool:
-    """Pod IPs from the runner's range; a pod keeps its IP across a runner restart."""
+    """Pod IPs from the runner's range; a pod keeps its IP across a runner restart.
+
+    A released IP is handed out again only after every other one: a server that closed its
+    connections leaves them in TIME_WAIT for a minute, and a new pod at the same address
+    could not bind its port (Python's socketserver does not set SO_REUSEADDR)."""
 
     def __init__(self, cidr: str) -> None:
-        self.free: Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address] = ipaddress.ip_network(
-            cidr
-        ).hosts()
         self.network = ipaddress.ip_network(cidr)
+        self.fresh: Iterator[ipaddress.IPv4Address | ipaddress.IPv6Address] = self.network.hosts()
         self.used: set[str] = set()
-        self.released: list[str] = []
+        self.released: collections.deque[str] = collections.deque()
 
     def take(self, wanted: str | None = None) -> str:
         if wanted and wanted not in self.used and ipaddress.ip_address(wanted) in self.network:
             self.used.add(wanted)
             return wanted
+        for candidate in self.fresh:
+            if str(candidate) not in self.used:
+                self.used.add(str(candidate))
+                return str(candidate)
         while self.released:
-            ip = self.released.pop()
-            if ip not in self.used:
-                self.used.add(ip)
-                return ip
-        for candidate in self.free:
-            ip = str(candidate)
+            ip = self.released.popleft()
             if ip not in self.used:
                 self.used.add(ip)
                 return ip
@@ -80,6 +83,8 @@ class PodRunner:
         state_dir: Path,
         selector: list[tuple[str, tuple[str, ...]]],
         settings: RuntimeSettings,
+        api_server: tuple[str, int],
+        plan: topology.AddressPlan,
     ) -> None:
         self.api = api
         self.state_dir = state_dir
@@ -94,18 +99,22 @@ class PodRunner:
         ]
         self.claims = Reflector(api, "/api/v1/persistentvolumeclaims", self.wake.set)
         self.volumes = Reflector(api, "/api/v1/persistentvolumes", self.wake.set)
+        self.services = Reflector(api, "/api/v1/services", self.wake.set)
+        self.proxy = ServiceProxy(self._all_pods, api_server)
+        self.routed: list[str] = []
         self.runs: dict[str, PodRun] = {}
         self.sent: dict[str, Obj] = {}
-        self.ips = IpPool(topology.RUNNER_CIDR)
+        self.ips = IpPool(plan.runner_cidr)
         self.mount_points: dict[Path, int] = {}
         self.stopping = threading.Event()
         self.lock = threading.Lock()
 
     # -- main loop ------------------------------------------------------------------------------
     def run(self, ready_file: Path | None) -> None:
-        for reflector in [*self.pods, self.claims, self.volumes]:
+        reflectors = [*self.pods, self.claims, self.volumes, self.services]
+        for reflector in reflectors:
             reflector.start()
-        for reflector in [*self.pods, self.claims, self.volumes]:
+        for reflector in reflectors:
             if not reflector.synced.wait(60):
                 raise SystemExit(f"pod runner: could not list {reflector.path} within 60s")
         if ready_file is not None:
@@ -120,9 +129,17 @@ class PodRunner:
                 log.exception("reconcile failed")
         self.shutdown()
 
+    def _all_pods(self) -> list[Obj]:
+        return list({p["metadata"]["uid"]: p for r in self.pods for p in r.snapshot()}.values())
+
     def reconcile(self) -> None:
         self.provisioner.reconcile(self.claims.snapshot(), self.volumes.snapshot())
-        pods = {p["metadata"]["uid"]: p for r in self.pods for p in r.snapshot()}
+        services = self.services.snapshot()
+        versions = sorted(s["metadata"]["resourceVersion"] for s in services)
+        if versions != self.routed:
+            self.proxy.update(services)
+            self.routed = versions
+        pods = {p["metadata"]["uid"]: p for p in self._all_pods()}
         for pod in pods.values():
             self.sync(pod)
         for uid in [u for u in list(self.runs) if u not in pods]:
@@ -163,6 +180,8 @@ class PodRunner:
             run = self.runs[uid] = PodRun(pod, ip, folder, self.kubelet, self.settings)
             log.info("running %s/%s at %s", meta["namespace"], meta["name"], ip)
         run.pod = pod
+        if not spec.get("hostNetwork"):
+            run.write_hosts(hosts_file(pod, run.ip, self.services.snapshot(), self._all_pods()))
         pids = [c.proc.pid if c.proc else None for c in [*run.init, *run.main]]
         run.step(self._claim_mount_point)
         if pids != [c.proc.pid if c.proc else None for c in [*run.init, *run.main]]:
@@ -228,6 +247,7 @@ class PodRunner:
             thread.start()
         for thread in threads:
             thread.join()
+        self.proxy.close()
 
     # -- kwok's exec, logs and port-forward -------------------------------------------------------
     def _publish_debugging(self, run: PodRun) -> None:
@@ -346,6 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"label[=v1,v2] of pods to run (default {topology.RUNNER_LABEL}=local)",
     )
     parser.add_argument("--ready-file", type=Path)
+    parser.add_argument("--address-plan", type=int, default=0, help="topology.AddressPlan index")
     parser.add_argument("--shim", type=Path, default=REPO_ROOT / "tools" / "lib" / "podshim.so")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -353,7 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.shim.exists():
         print(f"pod runner: {args.shim} is missing: run `make setup`", file=sys.stderr)
         return 1
+    plan = topology.AddressPlan(args.address_plan)
+    held = plan.hold()  # for the runner's life: no other bed takes these addresses
+    if held is None:
+        print(f"pod runner: another test bed holds {plan.lock_path}", file=sys.stderr)
+        return 1
     host, _, port = args.api_server.rpartition(":")
+    api_server = (host, int(port))
     path = os.pathsep.join(
         [
             str(Path(sys.executable).parent),
@@ -361,12 +388,15 @@ def main(argv: list[str] | None = None) -> int:
             "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
         ]
     )
+    # Pods reach the API server as in a cluster: the `kubernetes` Service's IP, port 443.
     settings = RuntimeSettings(
-        shim=args.shim.resolve(), api_host=host, api_port=int(port), path=path
+        shim=args.shim.resolve(), api_host=plan.service_ip(), api_port=443, path=path
     )
     selector = parse_selector(args.select) or [(topology.RUNNER_LABEL, ("local",))]
     args.state_dir.mkdir(parents=True, exist_ok=True)
-    runner = PodRunner(KubeApi(args.kubeconfig), args.state_dir, selector, settings)
+    runner = PodRunner(
+        KubeApi(args.kubeconfig), args.state_dir, selector, settings, api_server, plan
+    )
     signal.signal(signal.SIGTERM, lambda *_: runner.stopping.set())
     signal.signal(signal.SIGINT, lambda *_: runner.stopping.set())
     runner.run(args.ready_file)

@@ -8,18 +8,90 @@ taint, so a profile that schedules here schedules there.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import os
+import tempfile
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 NODE_IP = "127.0.0.1"
 """Every kwok node's InternalIP: the address kwok's kubelet API (exec, logs, port-forward)
 listens on."""
-POD_CIDR = "127.1.0.0/16"
-RUNNER_CIDR = "127.1.240.0/20"
-"""Pod IPs the pod runner hands out: inside the pod CIDR, outside every node's range (which
-kwok allocates from for the pods it only simulates)."""
-SERVICE_CIDR = "127.2.0.0/16"
+MAX_BEDS = 100
+
+
+@dataclass(frozen=True)
+class AddressPlan:
+    """The addresses of one test bed. Beds on one machine (`make kube-up` next to a test run)
+    get different indexes, so their pod IPs and Service IPs never meet:
+    pods 127.(1+2i).0.0/16 (node i: the i-th /20, the pod runner the last /20),
+    Services 127.(2+2i).0.0/16."""
+
+    index: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < MAX_BEDS:
+            raise ValueError(f"address plan index must be in 0..{MAX_BEDS - 1}, not {self.index}")
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"127.{1 + 2 * self.index}.0.0/16"
+
+    @property
+    def runner_cidr(self) -> str:
+        """Pod IPs the pod runner hands out: inside the pod CIDR, after every node's range
+        (kwok allocates from those for the pods it only simulates)."""
+        return f"127.{1 + 2 * self.index}.240.0/20"
+
+    @property
+    def service_cidr(self) -> str:
+        return f"127.{2 + 2 * self.index}.0.0/16"
+
+    def node_cidr(self, position: int) -> str:
+        return f"127.{1 + 2 * self.index}.{16 * position}.0/20"
+
+    def service_ip(self, offset: int = 1) -> str:
+        """The n-th address of the Service range (the `kubernetes` Service takes the first)."""
+        return str(ipaddress.ip_network(self.service_cidr)[offset])
+
+    @property
+    def lock_path(self) -> Path:
+        return Path(tempfile.gettempdir()) / f"podlab-kube-bed-{self.index}.lock"
+
+    def hold(self) -> IO[str] | None:
+        """Lock this plan for the life of the returned file (the pod runner holds it), or None
+        when another bed on this machine holds it."""
+        handle = open(self.lock_path, "a+")  # noqa: SIM115 (held open on purpose)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            return None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
+
+    def free(self) -> bool:
+        handle = self.hold()
+        if handle is None:
+            return False
+        handle.close()
+        return True
+
+
+def free_plan(start: int = 0) -> AddressPlan:
+    """The first address plan no running bed on this machine holds."""
+    for index in range(start, MAX_BEDS):
+        plan = AddressPlan(index)
+        if plan.free():
+            return plan
+    raise RuntimeError(f"all {MAX_BEDS} test bed address plans are in use on this machine")
+
+
 POOL_LABEL = "podlab.io/node-pool"
 GPU_RESOURCE = "nvidia.com/gpu"
 STORAGE_CLASS = "podlab-local"
@@ -36,11 +108,10 @@ class NodeSpec:
     instance_type: str
     cpu: str
     memory: str
-    pod_cidr: str
     gpus: int = 0
     pods: int = 110
 
-    def manifest(self) -> dict[str, Any]:
+    def manifest(self, pod_cidr: str) -> dict[str, Any]:
         capacity = {"cpu": self.cpu, "memory": self.memory, "pods": str(self.pods)}
         taints = []
         if self.gpus:
@@ -63,15 +134,15 @@ class NodeSpec:
                 },
                 "annotations": {"node.alpha.kubernetes.io/ttl": "0", "kwok.x-k8s.io/node": "fake"},
             },
-            "spec": {"podCIDR": self.pod_cidr, "podCIDRs": [self.pod_cidr], "taints": taints},
+            "spec": {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr], "taints": taints},
             "status": {"capacity": capacity, "allocatable": dict(capacity)},
         }
 
 
 NODES = (
-    NodeSpec("cpu-a", "cpu", "local-a", "m5.2xlarge", "8", "32Gi", "127.1.0.0/20"),
-    NodeSpec("cpu-b", "cpu", "local-b", "m5.2xlarge", "8", "32Gi", "127.1.16.0/20"),
-    NodeSpec("gpu-a", "gpu", "local-a", "g5.12xlarge", "48", "192Gi", "127.1.32.0/20", gpus=4),
+    NodeSpec("cpu-a", "cpu", "local-a", "m5.2xlarge", "8", "32Gi"),
+    NodeSpec("cpu-b", "cpu", "local-b", "m5.2xlarge", "8", "32Gi"),
+    NodeSpec("gpu-a", "gpu", "local-a", "g5.12xlarge", "48", "192Gi", gpus=4),
 )
 
 
@@ -89,8 +160,3 @@ def storage_class() -> dict[str, Any]:
         "volumeBindingMode": "WaitForFirstConsumer",
         "allowVolumeExpansion": True,
     }
-
-
-def service_ip(index: int = 1) -> str:
-    """The n-th address of the service range (the `kubernetes` Service takes the first)."""
-    return str(ipaddress.ip_network(SERVICE_CIDR)[index])
