@@ -46,6 +46,7 @@ command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 command -v runuser >/dev/null 2>&1 || missing+=(util-linux)
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)  # the pod runner's podshim.so
 command -v ss >/dev/null 2>&1 || missing+=(iproute2)
+command -v tini >/dev/null 2>&1 || missing+=(tini)           # the single-user images' init
 command -v zstd >/dev/null 2>&1 || missing+=(zstd)             # the shipped Terraform provider
 if [ ${#missing[@]} -gt 0 ]; then
   cmd="apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"

@@ -8,9 +8,7 @@ dropped, one list of instructions per stage) without pretending to run anything.
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -18,6 +16,12 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
+from podlab.images import (
+    IMAGE_DOCKERFILES,
+    Instruction,
+    env_pairs,
+    stages,
+)
 from tests.support.paths import REPO_ROOT
 
 IMAGES_DIR = REPO_ROOT / "images"
@@ -52,41 +56,17 @@ class Image:
 
 
 BUILD_TOOLS = Lock("build-tools", IMAGES_DIR / "build-tools.in", IMAGES_DIR / "build-tools.lock")
-IMAGES = (
+IMAGES = tuple(
     Image(
-        "hub",
-        IMAGES_DIR / "hub" / "Dockerfile",
+        name,
+        REPO_ROOT / dockerfile,
         Lock(
-            "hub", IMAGES_DIR / "hub" / "requirements.in", IMAGES_DIR / "hub" / "requirements.lock"
+            name,
+            (REPO_ROOT / dockerfile).parent / "requirements.in",
+            (REPO_ROOT / dockerfile).parent / "requirements.lock",
         ),
-    ),
-    Image(
-        "singleuser",
-        IMAGES_DIR / "singleuser" / "Dockerfile",
-        Lock(
-            "singleuser",
-            IMAGES_DIR / "singleuser" / "requirements.in",
-            IMAGES_DIR / "singleuser" / "requirements.lock",
-        ),
-    ),
-    Image(
-        "singleuser-gpu",
-        IMAGES_DIR / "singleuser-gpu" / "Dockerfile",
-        Lock(
-            "singleuser-gpu",
-            IMAGES_DIR / "singleuser-gpu" / "requirements.in",
-            IMAGES_DIR / "singleuser-gpu" / "requirements.lock",
-        ),
-    ),
-    Image(
-        "mlflow",
-        REPO_ROOT / "mlflow-server" / "Dockerfile",
-        Lock(
-            "mlflow",
-            REPO_ROOT / "mlflow-server" / "requirements.in",
-            REPO_ROOT / "mlflow-server" / "requirements.lock",
-        ),
-    ),
+    )
+    for name, dockerfile in IMAGE_DOCKERFILES.items()
 )
 LOCKS = (BUILD_TOOLS, *(image.lock for image in IMAGES))
 
@@ -100,77 +80,7 @@ def rel(path: Path) -> str:
     return str(path.relative_to(REPO_ROOT))
 
 
-# -- Dockerfiles ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    args: str
-    line: int
-
-    def exec_form(self) -> list[str] | None:
-        """The JSON (exec) form of CMD/ENTRYPOINT/SHELL/HEALTHCHECK CMD arguments, if used."""
-        text = self.args
-        if self.keyword == "HEALTHCHECK":
-            text = re.sub(r"^(?:--\S+\s+)*CMD\s+", "", text)
-        if not text.startswith("["):
-            return None
-        value = json.loads(text)
-        assert isinstance(value, list)
-        return [str(v) for v in value]
-
-    def flags_and_words(self) -> tuple[dict[str, str], list[str]]:
-        """`COPY --from=build --chown=1:2 a b` -> ({"from": "build", "chown": "1:2"}, [a, b])."""
-        flags: dict[str, str] = {}
-        words: list[str] = []
-        for word in shlex.split(self.args):
-            if not words and word.startswith("--"):
-                key, _, value = word[2:].partition("=")
-                flags[key] = value
-            else:
-                words.append(word)
-        return flags, words
-
-
-@cache
-def instructions(path: Path) -> tuple[Instruction, ...]:
-    """The instructions of a Dockerfile: continuations joined, comment lines dropped."""
-    result: list[Instruction] = []
-    pending: list[str] = []
-    start = 0
-    for number, raw in enumerate(path.read_text().splitlines(), start=1):
-        stripped = raw.strip()
-        if stripped.startswith("#") or (not stripped and not pending):
-            continue  # comments (also inside continuations, as docker does) and blank lines
-        if not pending:
-            start = number
-        if stripped.endswith("\\"):
-            pending.append(stripped[:-1].strip())
-            continue
-        pending.append(stripped)
-        text = " ".join(p for p in pending if p)
-        pending = []
-        keyword, _, args = text.partition(" ")
-        result.append(Instruction(keyword.upper(), args.strip(), start))
-    assert not pending, f"{path}: the last instruction ends with a line continuation"
-    return tuple(result)
-
-
-def stages(path: Path) -> list[list[Instruction]]:
-    """One list per build stage, each starting with its FROM."""
-    found: list[list[Instruction]] = []
-    for instruction in instructions(path):
-        if instruction.keyword == "FROM":
-            found.append([instruction])
-        elif found:
-            found[-1].append(instruction)
-    assert found, f"{path}: no FROM"
-    return found
-
-
-def final_stage(path: Path) -> list[Instruction]:
-    return stages(path)[-1]
-
-
+# -- Dockerfiles (the reader lives in the package: the test bed's pod runner uses it too) ------
 def last(stage: Iterable[Instruction], keyword: str) -> Instruction | None:
     matching = [i for i in stage if i.keyword == keyword]
     return matching[-1] if matching else None
@@ -208,10 +118,7 @@ def env_of(stage: Iterable[Instruction]) -> dict[str, str]:
     env: dict[str, str] = {}
     for instruction in stage:
         if instruction.keyword == "ENV":
-            for word in shlex.split(instruction.args):
-                key, sep, value = word.partition("=")
-                assert sep, f"ENV {instruction.args!r}: use the key=value form"
-                env[key] = value
+            env.update(env_pairs(instruction))
     return env
 
 

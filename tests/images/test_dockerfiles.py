@@ -18,6 +18,15 @@ import pytest
 import yaml
 
 from podlab import kubespawner_config
+from podlab.images import (
+    IMAGE_DOCKERFILES,
+    Instruction,
+    final_stage,
+    image_model,
+    image_name,
+    instructions,
+    stages,
+)
 from tests.images.dockerfiles import (
     BUILD_SCRIPT,
     CHECKOV_CONFIG,
@@ -29,17 +38,13 @@ from tests.images.dockerfiles import (
     START_SCRIPT,
     STARTUP_SOURCE,
     Image,
-    Instruction,
     apt_packages,
     base_images,
     env_of,
     excluded_from_context,
-    final_stage,
     image,
-    instructions,
     last,
     rel,
-    stages,
 )
 from tests.support.paths import REPO_ROOT, SETUP_HINT, tool
 
@@ -445,3 +450,53 @@ def test_mlflow_image_runs_what_the_chart_runs():
     _, port = _chart_probe("mlflow")
     assert env_of(stage)["PODLAB_MLFLOW_PORT"] == str(port)
     assert env_of(stage)["HOME"] == "/tmp", "the only writable path under readOnlyRootFilesystem"
+
+
+def test_build_script_builds_the_images_the_package_knows():
+    """images/build.sh (bash) and podlab.images (the test bed runs pods of these images) name
+    the same Dockerfile for each image."""
+    text = BUILD_SCRIPT.read_text()
+    (names,) = re.findall(r"^ALL=\(([^)]*)\)", text, re.M)
+    assert names.split() == list(IMAGE_DOCKERFILES)
+    for name, dockerfile in IMAGE_DOCKERFILES.items():
+        assert (REPO_ROOT / dockerfile).is_file()
+        function = f'source <(sed -n "/^dockerfile_of()/,/^}}/p" {BUILD_SCRIPT})'
+        proc = subprocess.run(
+            ["bash", "-c", f"{function}; dockerfile_of {name}"],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert proc.stdout.strip() == dockerfile
+
+
+@pytest.mark.parametrize(
+    ("reference", "name"),
+    [
+        ("podlab/hub:0.2.0", "hub"),
+        (
+            "123456789012.dkr.ecr.eu-west-1.amazonaws.com/podlab/singleuser-gpu:0.1.0",
+            "singleuser-gpu",
+        ),
+        ("localhost:5000/podlab/mlflow@sha256:" + "0" * 64, "mlflow"),
+        ("podlab/singleuser", "singleuser"),
+        ("quay.io/jupyterhub/configurable-http-proxy:4.6.3", None),
+        ("python:3.12", None),
+    ],
+)
+def test_image_references_map_to_the_dockerfiles(reference: str, name: str | None):
+    assert image_name(reference) == name
+
+
+def test_the_singleuser_image_model_follows_kubernetes_command_rules():
+    model = image_model("podlab/singleuser:1", REPO_ROOT, "/usr/bin:/bin")
+    assert model is not None
+    assert model.entrypoint == ["tini", "-g", "--", "podlab-entrypoint.sh"]
+    assert model.argv(None, None) == [*model.entrypoint, "start-singleuser.sh"]
+    assert model.argv(None, ["python", "x.py"]) == [*model.entrypoint, "python", "x.py"]
+    assert model.argv(["bash"], ["-c", "true"]) == ["bash", "-c", "true"]
+    assert model.user == (1000, 100)
+    assert model.workdir == "/home/jovyan"
+    assert model.env["PATH"] == "/opt/venv/bin:/usr/bin:/bin"
+    assert model.venv_paths == ["/opt/venv"]
+    copied = {target: source for source, target in model.files}
+    assert copied["/usr/local/bin/start-singleuser.sh"] == START_SCRIPT
+    assert copied["/usr/local/lib/podlab/startup.py"] == STARTUP_SOURCE

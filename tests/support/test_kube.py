@@ -29,6 +29,7 @@ from tests.support.kube import (
     topology,
     wait_for,
 )
+from tests.support.paths import REPO_ROOT
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 RUN_LOCAL = {topology.RUNNER_LABEL: "local"}
@@ -470,6 +471,37 @@ def test_pods_reach_services_by_name_and_the_api_server_as_in_a_cluster(kube: Ku
         logs = kube.kubectl("logs", "client", "-n", client_namespace)
         assert phase(kube, client_namespace, "client") == "Succeeded", logs
         assert logs.split("\n")[:2] == ["['web-a', 'web-b']", "v1.34.4"]
+
+
+def test_a_podlab_image_runs_as_its_dockerfile_says(kube: KubeCluster):
+    """No command: the image's ENTRYPOINT (tini, podlab-entrypoint.sh) runs the pod's args,
+    as its USER, in its WORKDIR (made for the pod, not on this machine), with its ENV, the
+    files its final stage copies from the repository and /opt/venv = the project's venv."""
+    namespace = new_namespace(kube, "image")  # hostPath: not in a restricted namespace
+    script = (
+        "id -u; id -g; pwd; echo $HOME; "
+        "cmp /usr/local/lib/podlab/startup.py /src/startup.py && echo same-startup; "
+        "command -v jupyterhub-singleuser"
+    )
+    manifest = pod("su", None, labels=RUN_LOCAL, restartPolicy="Never")
+    container = manifest["spec"]["containers"][0]
+    container.update(
+        image="registry.example/podlab/singleuser:0.1.0",
+        args=["sh", "-c", script],
+        securityContext={k: v for k, v in COMPLIANT_SECURITY.items() if k != "runAsUser"},
+        volumeMounts=[{"name": "src", "mountPath": "/src", "readOnly": True}],
+    )
+    startup = REPO_ROOT / "hub" / "src" / "podlab" / "startup.py"
+    manifest["spec"]["volumes"] = [{"name": "src", "hostPath": {"path": str(startup.parent)}}]
+    assert create(kube, namespace, manifest).returncode == 0
+    wait_for("the pod to finish", lambda: phase(kube, namespace, "su") in ("Succeeded", "Failed"))
+    logs = kube.kubectl("logs", "su", "-n", namespace)
+    lines = [
+        line for line in logs.splitlines() if not line.startswith(("[WARN", "Zombie", "To fix"))
+    ]
+    assert lines == ["1000", "100", "/home/jovyan", "/home/jovyan", "same-startup",
+                     "/opt/venv/bin/jupyterhub-singleuser"], logs  # fmt: skip
+    assert not Path("/home/jovyan").exists()
 
 
 def test_job_run_by_the_runner_completes_and_a_failing_one_fails(kube: KubeCluster):

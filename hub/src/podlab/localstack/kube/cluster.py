@@ -102,9 +102,7 @@ class Ports:
 class KubeSettings:
     state_dir: Path
     ports: Ports = field(default_factory=Ports)
-    runner_selector: tuple[tuple[str, tuple[str, ...]], ...] = (
-        (topology.RUNNER_LABEL, ("local",)),
-    )
+    runner_selector: tuple[tuple[str, tuple[str, ...]], ...] = topology.RUNNER_SELECTOR
     """Pods the runner runs: any of these labels with one of its values (no values: the label
     is present). kwok's pod stages get the negation, so the two never act on the same pod."""
     bin_dir: Path = TOOLS_BIN

@@ -5,7 +5,8 @@ mount path (parents first, read-only where asked), changes to the working direct
 the container's user and groups, then execs the container's command. Nothing of this is
 visible outside the namespace, so two pods can mount different homes at /home/jovyan.
 
-SPEC (JSON): mounts [{source, target, read_only}], uid, gid, groups, workdir, argv, env.
+SPEC (JSON): overlays [{layer, target, scratch}] (placeholders for missing mount points, see
+podrun.py), mounts [{source, target, read_only}], uid, gid, groups, workdir, argv, env.
 """
 
 from __future__ import annotations
@@ -41,8 +42,21 @@ def bind(source: str, target: str, read_only: bool) -> None:
         _mount(source, target, MS_BIND | MS_REMOUNT | MS_RDONLY)
 
 
+def overlay(layer: str, target: str, scratch: str) -> None:
+    """`layer` (placeholders for mount points the machine lacks) over `target`; writes go to
+    `scratch`, private to the container, as to a container's own filesystem."""
+    os.makedirs(f"{scratch}/upper", exist_ok=True)
+    os.makedirs(f"{scratch}/work", exist_ok=True)
+    options = f"lowerdir={layer}:{target},upperdir={scratch}/upper,workdir={scratch}/work"
+    if _libc.mount(b"overlay", target.encode(), b"overlay", 0, options.encode()) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"overlay {layer} on {target}: {os.strerror(errno)}")
+
+
 def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
+    for layer in sorted(spec.get("overlays") or [], key=lambda o: o["target"].count("/")):
+        overlay(layer["layer"], layer["target"], layer["scratch"])
     for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
         bind(mount["source"], mount["target"], mount["read_only"])
     groups = [int(g) for g in spec.get("groups") or []]

@@ -10,6 +10,7 @@ the project's environment (PATH starts with the virtual environment the runner r
 from __future__ import annotations
 
 import datetime
+import functools
 import json
 import logging
 import os
@@ -26,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from podlab.images import ImageModel, image_model
 from podlab.localstack.kube import topology
 from podlab.localstack.kube.kubeapi import Obj
 from podlab.localstack.kube.volumes import (
@@ -35,11 +37,15 @@ from podlab.localstack.kube.volumes import (
     apply_fs_group,
     expand,
 )
+from podlab.localstack.paths import REPO_ROOT
 from podlab.localstack.process import stop_process_group
 
 log = logging.getLogger("podlab.pod-runner")
 BACKOFF_START, BACKOFF_MAX = 10.0, 300.0
 """The kubelet's crash-loop back-off: 10 s, doubling, at most 5 minutes."""
+
+
+_image_model = functools.cache(image_model)
 
 
 def now() -> str:
@@ -83,6 +89,13 @@ class RuntimeSettings:
     """Readiness and startup probes run at most this often (kubelet: periodSeconds, often 10 s),
     so a test does not wait out a period after a slow first start. Liveness keeps its period."""
     events: Callable[[Obj, str, str, str, str | None], None] = lambda *a: None
+    venv: Path = Path(sys.prefix)
+    """The project's virtual environment: podlab images' /opt/venv."""
+    repo_root: Path = REPO_ROOT
+
+    def image(self, reference: str) -> ImageModel | None:
+        """What a podlab image gives its containers (images.py); None for other images."""
+        return _image_model(reference, self.repo_root, self.path)
 
 
 @dataclass
@@ -174,10 +187,15 @@ class PodRun:
         return str(self.pod["spec"].get("restartPolicy", "Always"))
 
     def _security(self, container: Obj) -> tuple[int | None, int | None, list[int]]:
+        """uid, gid and supplementary groups: the securityContext, else the image's USER."""
         pod_ctx = self.pod["spec"].get("securityContext") or {}
         ctx = {**pod_ctx, **(container.get("securityContext") or {})}
-        uid = ctx.get("runAsUser")
-        gid = ctx.get("runAsGroup", 0 if uid is not None else None)
+        model = self.settings.image(str(container.get("image", "")))
+        image_uid, image_gid = model.user if model and model.user else (None, None)
+        uid = ctx.get("runAsUser", image_uid)
+        gid = ctx.get(
+            "runAsGroup", image_gid if image_gid is not None else (0 if uid is not None else None)
+        )
         groups = [int(g) for g in pod_ctx.get("supplementalGroups") or []]
         if pod_ctx.get("fsGroup") is not None:
             groups.append(int(pod_ctx["fsGroup"]))
@@ -247,28 +265,73 @@ class PodRun:
             )
         return mounts
 
-    def _make_host_mount_points(
-        self, mounts: list[dict[str, Any]], claim: Callable[[Path], None]
-    ) -> None:
-        targets = sorted(Path(m["target"]) for m in mounts)
-        for target in targets:
-            if any(target != other and other in target.parents for other in targets):
-                continue  # made inside the volume mounted above it, in the namespace
-            missing = [p for p in [target, *target.parents] if not p.exists()]
-            for path in reversed(missing):
-                path.mkdir(exist_ok=True)
-            if missing:
-                top = missing[-1]
-                self.host_dirs.append(top)
-                claim(top)
+    def _mount_points(
+        self,
+        container: str,
+        mounts: list[dict[str, Any]],
+        claim: Callable[[Path], None],
+        workdir: str,
+    ) -> list[dict[str, str]]:
+        """Make room for every mount target this machine lacks, without touching it: a
+        placeholder in a layer that the launcher overlays (read-only, in the pod's namespace)
+        on the nearest existing folder, e.g. `jovyan/` over /home. Targets inside another
+        mount are made in that volume by the launcher, as the kubelet does. Where a layer
+        cannot be overlaid (the folder holds the runner's own state, or is /), the folder is
+        made on this machine and removed when no pod needs it any more."""
+        layers: dict[Path, Path] = {}
+        targets = [Path(m["target"]) for m in mounts]
+        # The working directory exists in an image (WORKDIR makes it): a folder to make too.
+        wanted = [*mounts, {"target": workdir, "source": "/"}]
+        for mount in wanted:
+            target = Path(mount["target"])
+            if target.exists() or any(o != target and o in target.parents for o in targets):
+                continue
+            anchor = next(p for p in target.parents if p.exists())
+            root = self.folder / "layers" / container
+            if anchor == Path("/") or root.is_relative_to(anchor):
+                self._make_on_host(target, claim)
+                continue
+            layer = layers.setdefault(anchor, root / f"layer-{len(layers)}")
+            placeholder = layer / target.relative_to(anchor)
+            if Path(mount["source"]).is_dir():
+                placeholder.mkdir(parents=True, exist_ok=True)
+            else:
+                placeholder.parent.mkdir(parents=True, exist_ok=True)
+                placeholder.touch()
+        return [
+            {"target": str(a), "layer": str(layer), "scratch": f"{layer}.scratch"}
+            for a, layer in layers.items()
+        ]
+
+    def _make_on_host(self, target: Path, claim: Callable[[Path], None]) -> None:
+        missing = [p for p in [target, *target.parents] if not p.exists()]
+        for path in reversed(missing):
+            path.mkdir(exist_ok=True)
+        self.host_dirs.append(missing[-1])
+        claim(missing[-1])
+
+    def _image_mounts(self, container: Obj) -> list[dict[str, Any]]:
+        """The repository files a podlab image copies in, and its /opt/venv: this environment."""
+        model = self.settings.image(str(container.get("image", "")))
+        if model is None:
+            return []
+        mounts = [{"source": str(source), "target": target, "read_only": True}
+                  for source, target in model.files if source.exists()]  # fmt: skip
+        mounts += [{"source": str(self.settings.venv), "target": target, "read_only": True}
+                   for target in model.venv_paths]  # fmt: skip
+        return mounts
 
     # -- containers -----------------------------------------------------------------------------
-    def _base_env(self, uid: int | None) -> dict[str, str]:
+    def _base_env(self, container: Obj, uid: int | None) -> dict[str, str]:
+        """What the runtime sets before the pod's own variables: the image's ENV over the
+        defaults, then the `kubernetes` Service's variables as the kubelet adds them."""
         s = self.settings
+        model = s.image(str(container.get("image", "")))
         return {
             "PATH": s.path,
-            "HOSTNAME": self.name,
             "HOME": "/root" if not uid else "/",
+            **(model.env if model else {}),
+            "HOSTNAME": self.name,
             "KUBERNETES_SERVICE_HOST": s.api_host,
             "KUBERNETES_SERVICE_PORT": str(s.api_port),
             "KUBERNETES_SERVICE_PORT_HTTPS": str(s.api_port),
@@ -284,36 +347,40 @@ class PodRun:
         uid, gid, groups = self._security(spec)
         try:
             env = self.kubelet.environment(
-                self.pod, spec, self._base_env(uid), self.ip, topology.NODE_IP
+                self.pod, spec, self._base_env(spec, uid), self.ip, topology.NODE_IP
             )
         except VolumeError as err:
             run.state = {"waiting": {"reason": "CreateContainerConfigError", "message": str(err)}}
             run.next_start = time.monotonic() + 2
             return
-        argv = [expand(a, env) for a in (spec.get("command") or []) + (spec.get("args") or [])]
-        if not spec.get("command"):
+        model = self.settings.image(str(spec.get("image", "")))
+        command, args = spec.get("command") or [], spec.get("args") or []
+        argv = model.argv(command, args) if model else [*command, *args]
+        argv = [expand(a, env) for a in argv]
+        if not (command or (model and (model.entrypoint or model.cmd))):
             message = (
                 "the pod runner runs no images: the container needs a `command` "
-                f"(image {spec.get('image')!r} is not run)"
+                f"(image {spec.get('image')!r} is not one of podlab's images)"
             )
             run.state = {"waiting": {"reason": "CreateContainerError", "message": message}}
             run.next_start = time.monotonic() + 10
             return
         env = {**env, "PODLAB_POD_IP": self.ip, "LD_PRELOAD": str(self.settings.shim)}
-        mounts = self._mounts(spec)
+        mounts = [*self._image_mounts(spec), *self._mounts(spec)]
         if self.hosts_path.exists() and not any(m["target"] == "/etc/hosts" for m in mounts):
             mounts.append(
                 {"source": str(self.hosts_path), "target": "/etc/hosts", "read_only": True}
             )
-        self._make_host_mount_points(mounts, claim)
+        workdir = spec.get("workingDir") or (model.workdir if model else None) or "/"
         launch = {
+            "overlays": self._mount_points(run.name, mounts, claim, workdir),
             "mounts": mounts,
             "uid": uid,
             "gid": gid,
             "groups": groups,
             "argv": argv,
             "env": env,
-            "workdir": spec.get("workingDir") or "/",
+            "workdir": workdir,
         }
         spec_path = self.folder / f"{run.name}.launch.json"
         spec_path.write_text(json.dumps(launch))
@@ -377,7 +444,8 @@ class PodRun:
         env = dict(run.env)
         if run.proc is not None:
             env["PODLAB_POD_MNTNS"] = f"/proc/{run.proc.pid}/ns/mnt"
-        env["PODLAB_POD_WORKDIR"] = run.spec.get("workingDir") or "/"
+        model = self.settings.image(str(run.spec.get("image", "")))
+        env["PODLAB_POD_WORKDIR"] = run.spec.get("workingDir") or (model and model.workdir) or "/"
         if uid is not None:
             env["PODLAB_POD_UID"] = str(uid)
         if gid is not None:

@@ -392,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = RuntimeSettings(
         shim=args.shim.resolve(), api_host=plan.service_ip(), api_port=443, path=path
     )
-    selector = parse_selector(args.select) or [(topology.RUNNER_LABEL, ("local",))]
+    selector = parse_selector(args.select) or list(topology.RUNNER_SELECTOR)
     args.state_dir.mkdir(parents=True, exist_ok=True)
     runner = PodRunner(
         KubeApi(args.kubeconfig), args.state_dir, selector, settings, api_server, plan

@@ -97,7 +97,13 @@ GPU_RESOURCE = "nvidia.com/gpu"
 STORAGE_CLASS = "podlab-local"
 PROVISIONER = "podlab.io/local-dir"
 RUNNER_LABEL = "podlab.io/pod-runner"
-"""Pods labelled `podlab.io/pod-runner=local` are run by the pod runner (see runner.py)."""
+RUNNER_SELECTOR: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (RUNNER_LABEL, ("local",)),
+    ("app.kubernetes.io/part-of", ("podlab",)),
+    ("component", ("singleuser-server",)),
+)
+"""Pods the pod runner runs (any of these labels with one of its values): those labelled
+`podlab.io/pod-runner=local`, the chart's pods and the user servers KubeSpawner starts."""
 
 
 @dataclass(frozen=True)
