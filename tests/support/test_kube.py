@@ -4,6 +4,7 @@ pod runner that really runs pods (HTTP at the pod IP, Jobs, exec, logs, port-for
 
 from __future__ import annotations
 
+import functools
 import io
 import ipaddress
 import json
@@ -93,6 +94,10 @@ def create(
 
 def phase(kube: KubeCluster, namespace: str, name: str) -> str:
     return str(get_json(kube, "pod", name, "-n", namespace).get("status", {}).get("phase"))
+
+
+def ended(kube: KubeCluster, namespace: str, name: str) -> bool:
+    return phase(kube, namespace, name) in ("Succeeded", "Failed")
 
 
 # -- the cluster itself -------------------------------------------------------------------------
@@ -465,7 +470,7 @@ def test_pods_reach_services_by_name_and_the_api_server_as_in_a_cluster(kube: Ku
         assert create(kube, client_namespace, client).returncode == 0
         wait_for(
             f"the client in {client_namespace}",
-            lambda n=client_namespace: phase(kube, n, "client") in ("Succeeded", "Failed"),
+            functools.partial(ended, kube, client_namespace, "client"),
             timeout=90,
         )
         logs = kube.kubectl("logs", "client", "-n", client_namespace)
