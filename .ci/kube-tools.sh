@@ -93,6 +93,9 @@ if [ ! -f "$out/podshim.so" ]; then
   mkdir -p "$out"
   cc -shared -fPIC -O2 -Wall -Werror -o "$out/podshim.so.tmp" "$SHIM_SRC" -ldl
   mv "$out/podshim.so.tmp" "$out/podshim.so"
+  for old in "$CACHE/kube/podshim-"*; do
+    if [ "$old" != "$out" ] && [ -d "$old" ]; then rm -rf "$old"; fi
+  done
 fi
 mkdir -p "$ROOT/tools/lib"
 ln -sfn "$out/podshim.so" "$ROOT/tools/lib/podshim.so"

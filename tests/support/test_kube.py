@@ -10,6 +10,7 @@ import ipaddress
 import json
 import socket
 import subprocess
+import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -31,6 +32,7 @@ from tests.support.kube import (
     wait_for,
 )
 from tests.support.paths import REPO_ROOT
+from tests.support.process import free_port
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 RUN_LOCAL = {topology.RUNNER_LABEL: "local"}
@@ -507,6 +509,50 @@ def test_a_podlab_image_runs_as_its_dockerfile_says(kube: KubeCluster):
     assert lines == ["1000", "100", "/home/jovyan", "/home/jovyan", "same-startup",
                      "/opt/venv/bin/jupyterhub-singleuser"], logs  # fmt: skip
     assert not Path("/home/jovyan").exists()
+
+
+def test_a_service_can_stand_for_a_server_on_this_machine(kube: KubeCluster, tmp_path: Path):
+    """A selector-less Service annotated podlab.io/forward-to (loopback only) leads to a server
+    of this machine, as a managed database is reached by name on EKS; any other address is
+    ignored."""
+    (tmp_path / "index.html").write_text("from the machine")
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        namespace = new_namespace(kube, "forward")
+        for name, target in (("db", f"127.0.0.1:{port}"), ("elsewhere", f"192.0.2.1:{port}")):
+            kube.apply(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {
+                        "name": name,
+                        "namespace": namespace,
+                        "annotations": {"podlab.io/forward-to": target},
+                    },
+                    "spec": {"ports": [{"port": 80}]},
+                }
+            )
+        script = (
+            "import urllib.request\n"
+            "print(urllib.request.urlopen('http://db/', timeout=5).read().decode())\n"
+            "try:\n"
+            "    urllib.request.urlopen('http://elsewhere/', timeout=5)\n"
+            "except OSError as err:\n"
+            "    print('refused', type(err).__name__)\n"
+        )
+        client = pod("client", ["python", "-c", script], labels=RUN_LOCAL, restartPolicy="Never")
+        assert create(kube, namespace, client).returncode == 0
+        wait_for("the client", functools.partial(ended, kube, namespace, "client"), timeout=60)
+        logs = kube.kubectl("logs", "client", "-n", namespace)
+        assert logs.splitlines()[0] == "from the machine", logs
+        assert logs.splitlines()[1].startswith("refused"), logs
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_job_run_by_the_runner_completes_and_a_failing_one_fails(kube: KubeCluster):

@@ -30,8 +30,8 @@ def _mount(source: str, target: str, flags: int) -> None:
         raise OSError(errno, f"mount {source} on {target}: {os.strerror(errno)}")
 
 
-def bind(source: str, target: str, read_only: bool) -> None:
-    if Path(source).is_dir():
+def bind(source: str, target: str, read_only: bool, is_dir: bool) -> None:
+    if is_dir:
         os.makedirs(target, exist_ok=True)
     else:
         os.makedirs(os.path.dirname(target), exist_ok=True)
@@ -57,8 +57,14 @@ def main(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     for layer in sorted(spec.get("overlays") or [], key=lambda o: o["target"].count("/")):
         overlay(layer["layer"], layer["target"], layer["scratch"])
-    for mount in sorted(spec["mounts"], key=lambda m: m["target"].count("/")):
-        bind(mount["source"], mount["target"], mount["read_only"])
+    mounts = sorted(spec["mounts"], key=lambda m: m["target"].count("/"))
+    # Every source is opened before anything is mounted: a volume mounted at /tmp must not
+    # hide the sources of the mounts after it (the runner's state may live under /tmp).
+    handles = [os.open(m["source"], os.O_PATH | os.O_CLOEXEC) for m in mounts]
+    for mount, handle in zip(mounts, handles, strict=True):
+        is_dir = os.path.isdir(f"/proc/self/fd/{handle}")
+        bind(f"/proc/self/fd/{handle}", mount["target"], mount["read_only"], is_dir)
+        os.close(handle)
     groups = [int(g) for g in spec.get("groups") or []]
     if spec.get("gid") is not None:
         os.setgroups([int(spec["gid"]), *groups])

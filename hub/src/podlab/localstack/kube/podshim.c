@@ -7,6 +7,9 @@
  * 1. Its own IP. Every pod server listens on the wildcard address (0.0.0.0:8888 for Jupyter):
  *    two such pods on one machine would collide. With PODLAB_POD_IP set, bind() to the IPv4 or
  *    IPv6 wildcard binds to the pod's loopback IP instead (::ffff:IP for a dual-stack socket).
+ *    An IPv6-only wildcard socket (tornado opens one next to its IPv4 one) cannot take an
+ *    IPv4 address and the pods have no IPv6 one: it gets [::1] and a port of its own, which
+ *    keeps the server starting and collides with nothing.
  *
  * 2. `kubectl exec`. kwok runs an exec'd command as a plain child of its own, outside the pod's
  *    mount namespace (where its volumes are mounted at their paths). With PODLAB_POD_MNTNS
@@ -95,6 +98,13 @@ int bind(int fd, const struct sockaddr *addr, socklen_t len) {
         struct sockaddr_in6 v6;
         memcpy(&v6, addr, sizeof v6);
         if (IN6_IS_ADDR_UNSPECIFIED(&v6.sin6_addr)) {
+            int v6only = 0;
+            socklen_t size = sizeof v6only;
+            if (getsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &size) == 0 && v6only) {
+                v6.sin6_addr = in6addr_loopback;
+                v6.sin6_port = 0;
+                return real_bind(fd, (const struct sockaddr *)&v6, sizeof v6);
+            }
             static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
             memcpy(v6.sin6_addr.s6_addr, mapped, sizeof mapped);
             memcpy(v6.sin6_addr.s6_addr + 12, &pod, 4);

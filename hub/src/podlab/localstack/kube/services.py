@@ -11,7 +11,10 @@ Service would lead nowhere. The runner makes it lead where a cluster would:
   `name.namespace.svc.cluster.local` for the Services of its namespace, the longer forms for
   the others, headless Services and StatefulSet pod names at the pods' IPs.
 
-Only pods the runner runs are endpoints: kwok's pods have no process behind their IP.
+Only pods the runner runs are endpoints: kwok's pods have no process behind their IP. A
+Service without a selector may name a server on this machine instead, in the annotation
+`podlab.io/forward-to: 127.0.0.1:PORT` (loopback only): how the bed stands in for a managed
+database, as RDS is reached by name on EKS.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import ipaddress
 import itertools
 import logging
 import threading
@@ -28,7 +32,22 @@ from podlab.localstack.kube.kubeapi import Obj
 
 log = logging.getLogger("podlab.pod-runner.services")
 DOMAIN = "cluster.local"
+FORWARD_TO = "podlab.io/forward-to"
 Endpoint = tuple[str, int]
+
+
+def forward_target(service: Obj) -> Endpoint | None:
+    """The loopback server a selector-less Service names (FORWARD_TO), if any."""
+    value = (service["metadata"].get("annotations") or {}).get(FORWARD_TO, "")
+    host, _, port = value.rpartition(":")
+    try:
+        if port.isdigit() and ipaddress.ip_address(host) in ipaddress.ip_network("127.0.0.0/8"):
+            return host, int(port)
+    except ValueError:
+        pass
+    if value:
+        log.warning("ignoring %s=%r: only 127.0.0.0/8 HOST:PORT", FORWARD_TO, value)
+    return None
 
 
 def is_ready(pod: Obj) -> bool:
@@ -139,6 +158,8 @@ class ServiceProxy:
         meta = service["metadata"]
         if (meta["namespace"], meta["name"]) == ("default", "kubernetes"):
             return self.api_server
+        if not service["spec"].get("selector"):
+            return forward_target(service)
         candidates = []
         for pod in self.pods():
             if selects(service, pod) and is_ready(pod):
