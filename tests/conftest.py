@@ -22,6 +22,7 @@ from tests.support.kube import KubeCluster, KubeSettings, Ports
 from tests.support.paths import new_log_dir, new_work_dir
 from tests.support.postgres import PostgresServer
 from tests.support.process import free_port
+from tests.support.release import Release, install
 from tests.support.s3 import S3Server
 from tests.support.spark import SparkCluster
 
@@ -142,3 +143,10 @@ def kube(work_root: Path, component_log_dir: Path) -> Iterator[KubeCluster]:
     cluster = KubeCluster(settings).up()
     yield cluster
     cluster.down(quiet=True)
+
+
+@pytest.fixture(scope="session")
+def podlab_release(kube: KubeCluster, make_postgres: Callable[[str], PostgresServer]) -> Release:
+    """`helm install podlab charts/podlab` into the test bed with the production-shaped
+    defaults and the Secrets helm asks for; the chart's pods run from the chart's specs."""
+    return install(kube, make_postgres("release"))

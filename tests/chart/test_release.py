@@ -1,0 +1,62 @@
+"""The chart installed for real: `helm install` into the Kubernetes test bed (real API server,
+admission and RBAC; the pod runner runs the chart's pods from their rendered specs), then
+`helm test`, and the install-time checks against the server."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+
+from tests.support.kube import KubeCluster, get_json, new_namespace
+from tests.support.release import CHART, Release, missing_secret_commands, run_helm
+
+
+def test_install_brings_up_every_component_from_the_charts_specs(podlab_release: Release):
+    kube, namespace = podlab_release.kube, podlab_release.namespace
+    for component in ("hub", "proxy", "mlflow"):
+        deployment = get_json(kube, "deployment", f"podlab-{component}", "-n", namespace)
+        assert deployment["status"].get("availableReplicas") == 1, component
+    status = json.loads(
+        podlab_release.helm("status", "podlab", "-n", namespace, "-o", "json").stdout
+    )
+    assert status["info"]["status"] == "deployed"
+    # The pre-install hook ran for real: the migration Job completed.
+    hooks = [h for h in status.get("hooks", []) if h["kind"] == "Job"]
+    assert [h["name"] for h in hooks] == ["podlab-mlflow-migrate"]
+    assert hooks[0]["last_run"]["phase"] == "Succeeded"
+    # The hub runs the image's config with the chart's arguments and reaches the API server with
+    # its own ServiceAccount: its log names podlab's spawner and shows the proxy routes added.
+    log = kube.kubectl("logs", "deployment/podlab-hub", "-c", "hub", "-n", namespace)
+    assert "Using Spawner: podlab.kubespawner_config.PodlabKubeSpawner" in log
+    assert "JupyterHub is now running" in log
+    # Through the proxy's Service, as a load balancer would reach it.
+    url = f"http://{podlab_release.service_ip('proxy-public')}/hub/api/"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert "version" in json.loads(response.read())
+
+
+def test_helm_test_passes(podlab_release: Release):
+    proc = podlab_release.helm("test", "podlab", "-n", podlab_release.namespace, "--timeout", "3m")
+    assert proc.stdout.count("Phase:          Succeeded") >= 3, proc.stdout
+    assert "Failed" not in proc.stdout
+
+
+def test_install_without_the_secrets_names_each_one_against_the_server(kube: KubeCluster):
+    namespace = new_namespace(kube, "no-secrets")
+    proc = run_helm(kube, "install", "podlab", str(CHART), "-n", namespace, check=False)
+    assert proc.returncode != 0
+    for secret in ("podlab-hub-db", "podlab-mlflow-db", "podlab-oidc"):
+        assert f"Secret {secret} does not exist in namespace {namespace}" in proc.stderr
+    assert len(missing_secret_commands(proc.stderr)) == 3
+    assert kube.kubectl("get", "all", "-n", namespace, "-o", "name").strip() == ""
+
+
+def test_bad_values_fail_before_anything_is_created(kube: KubeCluster):
+    namespace = new_namespace(kube, "bad-values")
+    proc = run_helm(
+        kube, "install", "podlab", str(CHART), "-n", namespace,
+        "--set", "podlab.profiles[0].slug=Not A Slug", check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "slug" in proc.stderr
+    assert kube.kubectl("get", "all", "-n", namespace, "-o", "name").strip() == ""
