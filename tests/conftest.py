@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support.jupyterhub import JupyterHubServer
 from tests.support.kube import KubeCluster, KubeSettings, Ports
 from tests.support.paths import new_log_dir, new_work_dir
 from tests.support.postgres import PostgresServer
 from tests.support.process import free_port
-from tests.support.release import Release, install
+from tests.support.release import CHART, Release, install
 from tests.support.s3 import S3Server
 from tests.support.spark import SparkCluster
 
@@ -150,3 +151,39 @@ def podlab_release(kube: KubeCluster, make_postgres: Callable[[str], PostgresSer
     """`helm install podlab charts/podlab` into the test bed with the production-shaped
     defaults and the Secrets helm asks for; the chart's pods run from the chart's specs."""
     return install(kube, make_postgres("release"))
+
+
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+TRIAL_VALUES: dict[str, Any] = {
+    "hub": {"auth": {"type": "password"}},
+    "podlab": {
+        "admin_users": ["admin"],
+        "profiles": [
+            {"slug": "cpu-small", "display_name": "CPU small", "description": "Notebooks",
+             "default": True, "cpu": {"guarantee": 0.5, "limit": 2},
+             "memory": {"guarantee": "1Gi", "limit": "4Gi"}},
+            {"slug": "cpu-large", "display_name": "CPU large", "description": "Bigger data",
+             "cpu": {"guarantee": 1, "limit": 4}, "memory": {"guarantee": "2Gi", "limit": "8Gi"}},
+            {"slug": "gpu-1", "display_name": "1 GPU", "description": "Training on one GPU",
+             "cpu": {"guarantee": 4, "limit": 8}, "memory": {"guarantee": "16Gi", "limit": "32Gi"},
+             "gpu": {"count": 1, "resource": "nvidia.com/gpu"},
+             "node_selector": {"podlab.io/node-pool": "gpu"},
+             "tolerations": [GPU_TOLERATION]},
+        ],
+    },
+}  # fmt: skip
+"""What a trial on the bed changes from the defaults: password login, the repository's
+profiles and a GPU profile shaped like hub/examples/podlab.yaml's."""
+
+
+@pytest.fixture(scope="session")
+def trial_release(podlab_release: Release, work_root: Path) -> Release:
+    """The installed release, upgraded (`helm upgrade --reuse-values -f`) to a trial: password
+    login and CPU and GPU profiles. Tests of the installed defaults use podlab_release first."""
+    values = work_root / "trial-values.yaml"
+    values.write_text(yaml.safe_dump(TRIAL_VALUES))
+    podlab_release.helm(
+        "upgrade", podlab_release.name, str(CHART), "-n", podlab_release.namespace,
+        "--reuse-values", "-f", str(values), "--wait", "--timeout", "6m",
+    )  # fmt: skip
+    return podlab_release

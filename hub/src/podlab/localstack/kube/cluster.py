@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import ssl
 import subprocess
 import sys
@@ -139,14 +138,12 @@ class KubeSettings:
 
 
 def binary(bin_dir: Path, name: str) -> str:
-    """A built binary from tools/bin (or PATH), or a KubeError saying how to build it."""
+    """A binary the set-up built (tools/bin), or a KubeError saying how to build it. PATH is
+    not searched: a distribution's etcd 3.4 or an older kubectl would start and then fail."""
     local = bin_dir / name
-    if local.exists():
-        return str(local)
-    found = shutil.which(name)
-    if found is None:
+    if not local.exists():
         raise KubeError(f"{name} is not built: {BUILD_HINT}")
-    return found
+    return str(local)
 
 
 def write_kubeconfig(
