@@ -112,20 +112,16 @@ def test_the_quota_admits_the_profile_and_rejects_a_bigger_pod(
     alice.wait_ready()
     kube, namespace = trial_release.kube, f"podlab-{alice.name}"
     pod = pod_of(trial_release, alice.name)
+    # The user's own pod spec, as someone with create rights would resubmit it, but bigger.
+    spec = {k: v for k, v in pod["spec"].items() if k not in ("nodeName",)}
+    containers = [
+        {**spec["containers"][0], "resources": {"limits": {"cpu": "64", "memory": "512Gi"}}}
+    ]
     tampered = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "bigger", "namespace": namespace},
-        "spec": {
-            **{k: pod["spec"][k] for k in ("securityContext", "serviceAccountName")},
-            "containers": [
-                {
-                    **pod["spec"]["containers"][0],
-                    "name": "main",
-                    "resources": {"limits": {"cpu": "64", "memory": "512Gi"}},
-                }
-            ],
-        },
+        "spec": {**spec, "containers": containers},
     }
     proc = subprocess.run(
         [
