@@ -27,7 +27,7 @@ class HubUser:
 
     def _login(self, password: str) -> None:
         self.web.get("/hub/login")
-        xsrf = self.web.cookies.get("_xsrf", "")
+        xsrf = self.web.cookies.get("_xsrf") or ""
         answer = self.web.post(
             "/hub/login",
             data={"username": self.name, "password": password, "_xsrf": xsrf},
@@ -41,7 +41,7 @@ class HubUser:
         answer = self.web.post(
             f"/hub/api/users/{self.name}/tokens",
             json={"note": "tests", "expires_in": 3600},
-            headers={"X-XSRFToken": self.web.cookies.get("_xsrf", "")},
+            headers={"X-XSRFToken": self.web.cookies.get("_xsrf") or ""},
         )
         answer.raise_for_status()
         return str(answer.json()["token"])
