@@ -14,6 +14,8 @@ Three sources, none of them a hand-written list:
    server-side apply also creates the object when it is missing.
 3. The per-user Role the ensure step applies: Kubernetes only lets the hub grant what it
    holds itself (the chart gives no `escalate`/`bind`).
+4. podlab's own spawner (`podlab.kubespawner_config`): its `self.api` calls, e.g. the nodes
+   and pods it reads to tell which profiles can start.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from traitlets import Undefined
 from traitlets.config import Config
 
 from podlab.config import PodlabConfig
+from podlab import kubespawner_config
 from podlab.k8s import ensure, namespace_objects
 from podlab.kubespawner_config import PodlabKubeSpawner, configure_kubespawner
 
@@ -335,6 +338,14 @@ def expand(rules: Iterable[dict[str, Any]]) -> Iterator[Permission]:
                     yield (group, resource, verb)
 
 
+# -- (4) podlab's spawner ----------------------------------------------------------------------
+def podlab_spawner_permissions() -> set[Permission]:
+    tree = ast.parse(inspect.getsource(kubespawner_config))
+    calls = {m for call in _api_calls(_functions(tree)) for m in call["methods"]}
+    assert calls, "podlab.kubespawner_config makes no API call: update this derivation"
+    return {_permission(method) for method in calls}
+
+
 def required_permissions(config: PodlabConfig) -> dict[Permission, set[str]]:
     """Every permission the hub needs, with the reasons (for readable test failures)."""
     reasons: dict[Permission, set[str]] = {}
@@ -342,6 +353,7 @@ def required_permissions(config: PodlabConfig) -> dict[Permission, set[str]]:
         ("KubeSpawner", kubespawner_permissions(config)),
         ("ensure step", ensure_permissions(config)),
         ("per-user Role", granted_to_users(config)),
+        ("podlab's spawner", podlab_spawner_permissions()),
     ):
         for permission in permissions:
             reasons.setdefault(permission, set()).add(source)

@@ -16,7 +16,7 @@ from tests.hub.k8s_helpers import EXAMPLE_CONFIG, PODLAB_CLI, config_data, write
 
 ALLOWED_PROFILE_FIELDS = (
     "slug, display_name, description, default, cpu, memory, gpu, node_selector, tolerations, "
-    "image, idle_timeout, max_age"
+    "image, idle_timeout, max_age, start_timeout, max_nodes, scales_from_zero"
 )
 
 

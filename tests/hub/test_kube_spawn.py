@@ -5,14 +5,17 @@ chain (Pod Security `restricted`, ResourceQuota, LimitRange) and a home volume t
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import uuid
+from html import unescape
 from typing import Any
 
 import pytest
 
+from tests.conftest import GPU_TOLERATION
 from tests.support.hubclient import HubUser
-from tests.support.kube import get_json, wait_for
+from tests.support.kube import get_json, new_namespace, wait_for
 from tests.support.release import Release
 
 POOL = "podlab.io/node-pool"
@@ -139,3 +142,97 @@ def test_the_quota_admits_the_profile_and_rejects_a_bigger_pod(
     assert proc.returncode != 0
     assert "forbidden" in proc.stderr
     assert "exceeded quota" in proc.stderr or "maximum" in proc.stderr, proc.stderr
+
+
+# -- GPU profiles on Kubernetes -----------------------------------------------------------------
+def offered(html: str) -> dict[str, tuple[bool, str]]:
+    """slug -> (startable, note) from the spawn form."""
+    found = {}
+    for block in re.findall(
+        r'<div class="form-check podlab-profile".*?</label>(?:<div[^>]*>.*?</div>)?</div>',
+        html,
+        re.S,
+    ):
+        slug = re.search(r'data-profile="([^"]+)"', block)
+        assert slug is not None
+        note = re.search(
+            r'<div class="podlab-(?:note|unavailable) text-muted">(.*?)</div>', block, re.S
+        )
+        found[slug.group(1)] = (" disabled" not in block, unescape(note.group(1)) if note else "")
+    return found
+
+
+def test_the_spawn_form_says_which_profiles_can_start(trial_release: Release):
+    bob = user(trial_release, f"bob-{uuid.uuid4().hex[:4]}")
+    page = bob.web.get("/hub/spawn")
+    assert page.status_code == 200
+    form = offered(page.text)
+    assert form["cpu-small"] == (True, "")
+    assert form["gpu-1"] == (True, "")
+    assert form["gpu-8"] == (False, "Unavailable: needs 8 nvidia.com/gpu; the largest node has 4")
+    assert form["gpu-spot"] == (True, "starts a new node first: this takes a few minutes")
+    # The REST API refuses what can never run, before anything is created for the user.
+    answer = bob.start("gpu-8")
+    assert answer.status_code >= 400
+    assert "cannot run on this cluster: needs 8 nvidia.com/gpu" in answer.text
+    namespaces = trial_release.kube.kubectl("get", "namespaces", "-o", "name")
+    assert f"namespace/podlab-{bob.name}" not in namespaces.split()
+
+
+def test_a_gpu_profile_lands_on_the_gpu_node(trial_release: Release):
+    carol = user(trial_release, f"carol-{uuid.uuid4().hex[:4]}")
+    started = carol.start("gpu-1")
+    assert started.status_code in (201, 202), started.text
+    carol.wait_ready()
+    pod = pod_of(trial_release, carol.name)
+    assert pod["spec"]["nodeName"] == "gpu-a"
+    assert pod["spec"]["nodeSelector"] == {POOL: "gpu"}
+    assert pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert carol.server_api("api/status").status_code == 200
+    carol.stop()
+    carol.wait_stopped()
+
+
+def test_a_full_gpu_node_fails_the_next_gpu_spawn_within_seconds(trial_release: Release):
+    """With every GPU taken (here by simulated pods), a gpu-1 spawn fails with the scheduler's
+    reason and the profiles to pick instead, long before the start timeout, and leaves no pod."""
+    kube = trial_release.kube
+    filler_namespace = new_namespace(kube, "gpu-filler")
+    for index in range(4):
+        filler = {
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": f"train-{index}", "namespace": filler_namespace},
+            "spec": {
+                "nodeSelector": {POOL: "gpu"}, "tolerations": [GPU_TOLERATION],
+                "containers": [{"name": "main", "image": "trainer", "resources": {
+                    "limits": {"nvidia.com/gpu": "1"}}}],
+            },
+        }  # fmt: skip
+        kube.apply(filler)
+
+    def running(index: int) -> bool:
+        found = get_json(kube, "pod", f"train-{index}", "-n", filler_namespace)
+        return bool(found["status"].get("phase") == "Running")
+
+    wait_for("the GPU node to fill up", lambda: all(running(i) for i in range(4)))
+    try:
+        dave = user(trial_release, f"dave-{uuid.uuid4().hex[:4]}")
+        answer = dave.start("gpu-1")
+        if answer.status_code in (201, 202):  # still starting: the failure comes as progress
+            events = list(dave.progress(timeout=60))
+            assert events[-1].get("failed"), events
+            message = events[-1]["message"]
+        else:  # failed while the hub still waited for it (its slow_spawn_timeout, 10 s)
+            message = answer.json()["message"]
+        # The scheduler's reason, not JupyterHub's "did not start in 60 seconds".
+        assert "No node has room for a 'gpu-1' server right now" in message
+        assert "Insufficient nvidia.com/gpu" in message
+        assert "pick another profile (cpu-small, cpu-large, gpu-8, gpu-spot)" in message
+        assert "did not start in" not in message
+        dave.wait_stopped()
+        pods = get_json(kube, "pods", "-n", f"podlab-{dave.name}")["items"]
+        assert [
+            p["metadata"]["name"] for p in pods if "deletionTimestamp" not in p["metadata"]
+        ] == []
+    finally:
+        kube.kubectl("delete", "namespace", filler_namespace, "--wait=false")

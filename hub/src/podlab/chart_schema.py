@@ -100,6 +100,14 @@ DESCRIPTIONS: dict[str, str] = {
     "Profile.image": "Single-user image of this profile (null: default_image).",
     "Profile.idle_timeout": "Idle time before the server is stopped (null: culling default).",
     "Profile.max_age": "Maximum server lifetime, idle or not (null: unlimited).",
+    "Profile.start_timeout": (
+        "How long a server may take to start (null: the hub's default 60 s; a GPU node "
+        "started from zero takes minutes)."
+    ),
+    "Profile.max_nodes": (
+        "Maximum size of the node group for this profile (cluster autoscaler): a scale-up hint."
+    ),
+    "Profile.scales_from_zero": "The profile's node group can start its first node on demand.",
     "CpuSpec.guarantee": "Cores reserved for the server (the pod's request).",
     "CpuSpec.limit": "Cores the server may use at most.",
     "MemorySpec.guarantee": "Memory reserved for the server (the pod's request).",

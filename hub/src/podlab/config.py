@@ -133,6 +133,14 @@ class Profile(_Model):
     image: str | None = None
     idle_timeout: Seconds | None = None
     max_age: Seconds | None = None
+    start_timeout: Seconds | None = None
+    """How long a server may take to start (a GPU node started from zero takes minutes)."""
+    max_nodes: Annotated[int, Field(ge=1)] | None = None
+    """The size limit of the node group serving this profile (its cluster-autoscaler maximum):
+    while fewer matching nodes exist, a new one can be started for a server."""
+    scales_from_zero: bool = False
+    """The node group may have no node at all and starts one for a server (a GPU group at
+    min size 0): with no matching node, the profile still counts as startable."""
 
     @property
     def gpu_count(self) -> int:

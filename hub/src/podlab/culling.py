@@ -33,12 +33,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from podlab.config import ConfigError, PodlabConfig, load_config
+from podlab.profiles import PROFILE_KEY
 
 SERVICE_NAME = "idle-culler"
 ROLE_NAME = "podlab-idle-culler"
 CULLER_SCOPES = ["list:users", "read:users:activity", "read:servers", "delete:servers"]
 """What the culler needs, and no more: without `admin:users` it cannot delete users."""
-PROFILE_KEY = "profile"
 
 log = logging.getLogger("podlab.culling")
 

@@ -17,7 +17,9 @@ namespaces are created by the hub, not by Helm, so `helm uninstall` does not tou
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import time
 from typing import Any
 
 from kubespawner import KubeSpawner
@@ -27,10 +29,11 @@ from traitlets import Dict, Unicode, default
 
 from podlab.config import ConfigError, PodlabConfig, Profile
 from podlab.integrations import integration_env
-from podlab.k8s import SERVICE_ACCOUNT, namespace_objects
+from podlab.k8s import SERVICE_ACCOUNT, capacity, namespace_objects
 from podlab.k8s.ensure import apply_objects
 from podlab.k8s.objects import MANAGED_BY, POD_SECURITY_LABELS, spark_on_kubernetes
 from podlab.names import NAMESPACE_PREFIX
+from podlab.profiles import Offer, render_form
 
 HOME = "/home/jovyan"
 """The home directory in the podlab images (Jupyter docker-stacks layout): the PVC's mount."""
@@ -180,6 +183,10 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         "jupyterhub_config.py sets them from PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS.",
     )
 
+    @default("options_form")
+    def _default_options_form(self) -> Any:
+        return lambda spawner: spawner.render_options_form()
+
     @default("platform_namespace")
     def _platform_namespace_default(self) -> str:
         configured = self.config_model.network.platform_namespace
@@ -197,6 +204,52 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
     @property
     def profile(self) -> Profile:
         return choose_profile(self.config_model, self.user_options)
+
+    # -- can each profile start here? (k8s/capacity.py) ---------------------------------------
+    _cluster_cache: tuple[float, Any] | None = None
+
+    async def cluster_state(self) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
+        """The nodes, and the pods on each node a profile could use (for 5 s: a form and the
+        spawn right after it read the same answer)."""
+        cached = PodlabKubeSpawner._cluster_cache
+        if cached is not None and time.monotonic() - cached[0] < 5:
+            return cached[1]  # type: ignore[no-any-return]
+        client = self.api.api_client
+        timeout = self.k8s_api_request_timeout
+        nodes = client.sanitize_for_serialization(
+            (await self.api.list_node(_request_timeout=timeout)).items
+        )
+        profiles = self.config_model.profiles
+        names = sorted(
+            {n["metadata"]["name"] for n in nodes for p in profiles if capacity.may_run_on(p, n)}
+        )
+        listed = await asyncio.gather(
+            *(
+                self.api.list_pod_for_all_namespaces(
+                    field_selector=f"spec.nodeName={name}", _request_timeout=timeout
+                )
+                for name in names
+            )
+        )
+        pods = {
+            name: client.sanitize_for_serialization(result.items)
+            for name, result in zip(names, listed, strict=True)
+        }
+        PodlabKubeSpawner._cluster_cache = (time.monotonic(), (nodes, pods))
+        return nodes, pods
+
+    async def availability(self, profile: Profile) -> capacity.Availability:
+        nodes, pods = await self.cluster_state()
+        return capacity.availability(profile, nodes, pods)
+
+    async def render_options_form(self) -> str:
+        config = self.config_model
+        offers = {}
+        for profile in config.profiles:
+            found = await self.availability(profile)
+            if found.reason:
+                offers[profile.slug] = Offer(startable=found.startable, note=found.reason)
+        return render_form(config.profiles, config.default_profile.slug, offers)
 
     def _options_from_form(self, formdata: dict[str, list[Any]]) -> dict[str, str]:
         try:
@@ -240,6 +293,16 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
     async def ensure_namespace_objects(self) -> None:
         """Validate the request, then server-side apply the namespace objects (the hook)."""
         profile = self.profile  # ProfileChoiceError here: nothing has been created yet
+        found = await self.availability(profile)
+        if not found.startable:
+            others = [p.slug for p in self.config_model.profiles if p.slug != profile.slug]
+            raise ProfileChoiceError(
+                f"profile {profile.slug!r} cannot run on this cluster: {found.reason}; "
+                f"choose another one ({', '.join(others) or 'none configured'})"
+            )
+        self.expect_scale_up = found.state is capacity.State.SCALE_UP
+        if profile.start_timeout:
+            self.start_timeout = profile.start_timeout
         self.log.info(
             "Ensuring namespace %s for %s (profile %s)",
             self.namespace,
@@ -252,6 +315,51 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
             request_timeout=self.k8s_api_request_timeout,
         )
         self.log.info("Applied %s", ", ".join(f"{a.kind} {a.name}" for a in applied))
+
+    expect_scale_up = False
+    """Set by the ensure step: the profile's nodes are added on demand, so a pod that cannot
+    be scheduled yet is waiting for a node, not stuck."""
+
+    async def _start(self) -> Any:
+        """KubeSpawner's start, failing fast (and leaving no pod) when the scheduler says the
+        pod cannot run and no node will be added for it: the user learns why in seconds, not
+        after the start timeout."""
+        start = asyncio.ensure_future(super()._start())
+        stuck = asyncio.ensure_future(self._unschedulable())
+        try:
+            done, _ = await asyncio.wait({start, stuck}, return_when=asyncio.FIRST_COMPLETED)
+            if start in done:
+                return start.result()
+            start.cancel()
+            await asyncio.gather(start, return_exceptions=True)
+            await self.stop(now=True)
+            raise UnschedulableError(stuck.result(), self.profile, self.config_model)
+        finally:
+            stuck.cancel()
+
+    async def _unschedulable(self) -> str:
+        """The scheduler's message, once it says the pod fits no node (never returns while a
+        scale-up is expected)."""
+        while True:
+            await asyncio.sleep(0.5)
+            if self.expect_scale_up:
+                continue
+            for event in self.events:
+                if event.get("reason") == "FailedScheduling":
+                    return str(event.get("message", "")).strip()
+
+
+class UnschedulableError(RuntimeError):
+    """A spawn the cluster cannot place: the scheduler's reason and what to pick instead."""
+
+    def __init__(self, reason: str, profile: Profile, config: PodlabConfig) -> None:
+        others = ", ".join(p.slug for p in config.profiles if p.slug != profile.slug)
+        message = (
+            f"No node has room for a {profile.slug!r} server right now (the scheduler says: "
+            f"{reason}). Try again later, or pick another profile ({others or 'none configured'})."
+        )
+        super().__init__(message)
+        self.jupyterhub_message = message
 
 
 async def ensure_user_namespace(spawner: PodlabKubeSpawner) -> None:

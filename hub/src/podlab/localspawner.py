@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import html
 import os
 import signal
 import sys
@@ -48,9 +47,9 @@ from traitlets import Bool, Float, List, Unicode, default
 
 from podlab.activity.gpu import count_gpus
 from podlab.config import ConfigError, PodlabConfig, Profile, load_config
-from podlab.culling import PROFILE_KEY
 from podlab.integrations import integration_env
 from podlab.names import namespace_for, safe_username
+from podlab.profiles import PROFILE_KEY, Offer, render_form
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
@@ -249,36 +248,12 @@ class PodlabLocalSpawner(LocalProcessSpawner):  # type: ignore[misc]
 
     def render_options_form(self) -> str:
         config = self.podlab_config
-        offered = self.offered_profiles()
-        default_slug = (
-            config.default_profile.slug
-            if config.default_profile in offered
-            else (offered[0].slug if offered else "")
-        )
-        rows = []
+        offers = {}
         for profile in config.profiles:
-            slug = html.escape(profile.slug)
             reason = self.unavailable_reason(profile)
-            gpus = f", {profile.gpu_count} GPU" if profile.gpu_count else ""
-            resources_text = f"{profile.cpu.limit:g} CPU, {profile.memory.limit} memory{gpus}"
-            state = " disabled" if reason else (" checked" if profile.slug == default_slug else "")
-            note = (
-                f'<div class="podlab-unavailable text-muted">Unavailable: {html.escape(reason)}'
-                "</div>"
-                if reason
-                else ""
-            )
-            rows.append(
-                f'<div class="form-check podlab-profile" data-profile="{slug}">'
-                f'<input class="form-check-input" type="radio" name="profile" '
-                f'id="profile-{slug}" value="{slug}"'
-                f"{state}>"
-                f'<label class="form-check-label" for="profile-{slug}">'
-                f"<strong>{html.escape(profile.display_name)}</strong> "
-                f"<small>({html.escape(resources_text)})</small><br>"
-                f"{html.escape(profile.description)}</label>{note}</div>"
-            )
-        return '<div class="podlab-profiles">' + "\n".join(rows) + "</div>"
+            if reason:
+                offers[profile.slug] = Offer(startable=False, note=reason)
+        return render_form(config.profiles, config.default_profile.slug, offers)
 
     def profile_for(self, options: Any) -> Profile:
         """The profile that these user options select, or ProfileError saying what is wrong."""
