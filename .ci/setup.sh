@@ -79,6 +79,14 @@ if [ ! -x .venv/bin/python ] || ! up_to_date venv "$venv_key"; then
 else
   step ".venv is up to date"
 fi
+# What a wheel install of the hub package adds to its environment (the images have it) and an
+# editable install skips: the config that enables the activity reporter in every Jupyter server
+# of the venv (off outside JupyterHub). The test bed's user pods run this venv as /opt/venv.
+activity_config=hub/src/podlab/activity/jupyter_config/jupyter_server_config.d/podlab-activity.json
+if [ -f "$activity_config" ]; then
+  mkdir -p .venv/etc/jupyter/jupyter_server_config.d
+  ln -sfn "$ROOT/$activity_config" .venv/etc/jupyter/jupyter_server_config.d/podlab-activity.json
+fi
 
 # --- 3. configurable-http-proxy -----------------------------------------------------------
 node_key=$(stamp_of .ci/node/package.json .ci/node/package-lock.json)

@@ -177,7 +177,11 @@ TRIAL_VALUES: dict[str, Any] = {
              "cpu": {"guarantee": 4, "limit": 8}, "memory": {"guarantee": "16Gi", "limit": "32Gi"},
              "gpu": {"count": 1}, "node_selector": {"podlab.io/node-pool": "gpu-spot"},
              "tolerations": [GPU_TOLERATION], "scales_from_zero": True, "start_timeout": "10m"},
+            {"slug": "quick-cull", "display_name": "Quick cull", "description": "Idle for 30 s",
+             "cpu": {"guarantee": 0.5, "limit": 1}, "memory": {"guarantee": "1Gi", "limit": "2Gi"},
+             "idle_timeout": "30s"},
         ],
+        "culling": {"enabled": True, "default_idle_timeout": "1h", "check_every": "10s"},
     },
 }  # fmt: skip
 """What a trial on the bed changes from the defaults: password login, the repository's

@@ -32,8 +32,8 @@ import kubespawner.spawner
 from traitlets import Undefined
 from traitlets.config import Config
 
-from podlab.config import PodlabConfig
 from podlab import kubespawner_config
+from podlab.config import PodlabConfig
 from podlab.k8s import ensure, namespace_objects
 from podlab.kubespawner_config import PodlabKubeSpawner, configure_kubespawner
 

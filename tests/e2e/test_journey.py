@@ -21,6 +21,7 @@ import pytest
 
 from tests.e2e.conftest import hub_api
 from tests.e2e.platform import LocalPlatformUnderTest
+from tests.support.hubclient import start_silent_cell
 
 USER = "alice"
 MODEL = f"journey-{USER}"
@@ -219,34 +220,7 @@ def test_5_culler_keeps_a_silent_busy_server_and_reclaims_an_idle_one(platform, 
 
 
 def run_silent_cell(platform: LocalPlatformUnderTest, user: str, token: str, seconds: int):
-    """Start a kernel and execute `time.sleep(seconds)` in it; returns once it is running."""
-    script = textwrap.dedent(
-        f"""
-        import json, sys, time, uuid, urllib.request
-        import websocket
-        base, token = sys.argv[1], sys.argv[2]
-        req = urllib.request.Request(base + "/api/kernels", data=b"{{}}", method="POST",
-            headers={{"Authorization": "token " + token, "Content-Type": "application/json"}})
-        kernel = json.load(urllib.request.urlopen(req))
-        ws = websocket.create_connection(
-            base.replace("http", "ws") + "/api/kernels/" + kernel["id"] + "/channels",
-            header=["Authorization: token " + token])
-        msg_id = uuid.uuid4().hex
-        ws.send(json.dumps({{"header": {{"msg_id": msg_id, "msg_type": "execute_request",
-            "username": "e2e", "session": uuid.uuid4().hex, "version": "5.3"}},
-            "parent_header": {{}}, "metadata": {{}}, "channel": "shell",
-            "content": {{"code": "import time; time.sleep({seconds})", "silent": False}}}}))
-        print("started", kernel["id"], flush=True)
-        """
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", script, f"{platform.url}/user/{user}", token],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    start_silent_cell(f"{platform.url}/user/{user}", token, seconds)
 
 
 def test_6_down_and_up_keep_user_notebook_run_and_model(platform, shots, browser):

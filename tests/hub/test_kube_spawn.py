@@ -227,7 +227,7 @@ def test_a_full_gpu_node_fails_the_next_gpu_spawn_within_seconds(trial_release: 
         # The scheduler's reason, not JupyterHub's "did not start in 60 seconds".
         assert "No node has room for a 'gpu-1' server right now" in message
         assert "Insufficient nvidia.com/gpu" in message
-        assert "pick another profile (cpu-small, cpu-large, gpu-8, gpu-spot)" in message
+        assert "pick another profile (cpu-small, cpu-large, gpu-8, gpu-spot, quick-cull)" in message
         assert "did not start in" not in message
         dave.wait_stopped()
         pods = get_json(kube, "pods", "-n", f"podlab-{dave.name}")["items"]

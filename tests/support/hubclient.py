@@ -5,9 +5,13 @@ token of their own (created through that login), as a user's scripts would.
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -18,6 +22,8 @@ class HubUser:
         self.base_url = base_url.rstrip("/")
         self.web = httpx.Client(base_url=self.base_url, timeout=30, follow_redirects=False)
         self._login(password)
+        # The hub may normalise the name (lower case): from here on, the name it uses.
+        self.name = str(self.web.get("/hub/api/user").json()["name"])
         self.token = self._new_token()
         self.api = httpx.Client(
             base_url=f"{self.base_url}/hub/api",
@@ -37,9 +43,15 @@ class HubUser:
                 f"{self.name} could not log in: {answer.status_code} {answer.text[:500]}"
             )
 
+    @property
+    def quoted(self) -> str:
+        """The name as a path segment, escaped as JupyterHub escapes it in its URLs and proxy
+        routes (e-mail shaped and unicode names)."""
+        return quote(self.name, safe="@~")
+
     def _new_token(self) -> str:
         answer = self.web.post(
-            f"/hub/api/users/{self.name}/tokens",
+            f"/hub/api/users/{self.quoted}/tokens",
             json={"note": "tests", "expires_in": 3600},
             headers={"X-XSRFToken": self.web.cookies.get("_xsrf") or ""},
         )
@@ -47,25 +59,26 @@ class HubUser:
         return str(answer.json()["token"])
 
     def model(self) -> dict[str, Any]:
-        answer = self.api.get(f"/users/{self.name}")
+        answer = self.api.get(f"/users/{self.quoted}")
         answer.raise_for_status()
         return dict(answer.json())
 
     def start(self, profile: str | None = None, server: str = "") -> httpx.Response:
-        path = f"/users/{self.name}/servers/{server}" if server else f"/users/{self.name}/server"
+        path = (
+            f"/users/{self.quoted}/servers/{server}" if server else f"/users/{self.quoted}/server"
+        )
         return self.api.post(path, json={"profile": profile} if profile else {})
 
     def stop(self, server: str = "") -> httpx.Response:
-        path = f"/users/{self.name}/servers/{server}" if server else f"/users/{self.name}/server"
+        path = (
+            f"/users/{self.quoted}/servers/{server}" if server else f"/users/{self.quoted}/server"
+        )
         return self.api.delete(path)
 
     def progress(self, server: str = "", timeout: float = 300) -> Iterator[dict[str, Any]]:
         """The spawn's progress events (JupyterHub's event stream), until it ends."""
-        path = (
-            f"/users/{self.name}/servers/{server}/progress"
-            if server
-            else f"/users/{self.name}/server/progress"
-        )
+        server_path = f"servers/{server}" if server else "server"
+        path = f"/users/{self.quoted}/{server_path}/progress"
         with self.api.stream("GET", path, timeout=httpx.Timeout(30, read=timeout)) as stream:
             for line in stream.iter_lines():
                 if line.startswith("data:"):
@@ -97,7 +110,39 @@ class HubUser:
         """A request to the user's own Jupyter server through the proxy, with their token."""
         return self.web.request(
             kwargs.pop("method", "GET"),
-            f"/user/{self.name}/{path.lstrip('/')}",
+            f"/user/{self.quoted}/{path.lstrip('/')}",
             headers={"Authorization": f"token {self.token}"},
             **kwargs,
         )
+
+
+def start_silent_cell(server_url: str, token: str, seconds: int) -> None:
+    """Start a kernel on a user's server and run `time.sleep(seconds)` in it (a busy kernel
+    that prints nothing); returns once the cell runs."""
+    script = textwrap.dedent(
+        f"""
+        import json, sys, time, uuid, urllib.request
+        import websocket
+        base, token = sys.argv[1], sys.argv[2]
+        req = urllib.request.Request(base + "/api/kernels", data=b"{{}}", method="POST",
+            headers={{"Authorization": "token " + token, "Content-Type": "application/json"}})
+        kernel = json.load(urllib.request.urlopen(req))
+        ws = websocket.create_connection(
+            base.replace("http", "ws") + "/api/kernels/" + kernel["id"] + "/channels",
+            header=["Authorization: token " + token])
+        msg_id = uuid.uuid4().hex
+        ws.send(json.dumps({{"header": {{"msg_id": msg_id, "msg_type": "execute_request",
+            "username": "e2e", "session": uuid.uuid4().hex, "version": "5.3"}},
+            "parent_header": {{}}, "metadata": {{}}, "channel": "shell",
+            "content": {{"code": "import time; time.sleep({seconds})", "silent": False}}}}))
+        print("started", kernel["id"], flush=True)
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script, server_url, token],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr

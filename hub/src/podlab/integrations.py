@@ -9,6 +9,7 @@ for Kubernetes and local, and no file in a user's home is written by the hub.
 
 from __future__ import annotations
 
+from podlab.activity.reporter import interval_for
 from podlab.config import PodlabConfig, Profile
 
 SPARK_CONF_SUBDIR = ".podlab/spark"
@@ -39,6 +40,7 @@ def integration_env(
         "PODLAB_IMAGE": config.image_for(profile),
         "PODLAB_GPU_COUNT": str(profile.gpu_count),
         "PODLAB_IDLE_TIMEOUT": str(config.idle_timeout_for(profile)),
+        "PODLAB_ACTIVITY_INTERVAL": str(interval_for(config.idle_timeout_for(profile))),
         "PODLAB_GPU_BUSY_THRESHOLD": str(config.culling.gpu_busy_threshold),
     }
     if integ.mlflow.url:

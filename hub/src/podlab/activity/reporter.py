@@ -119,6 +119,13 @@ class ActivityReporter:
         return reasons
 
 
+def interval_for(idle_timeout: int) -> int:
+    """Seconds between reports for a server culled after `idle_timeout`: at least three reports
+    per timeout (a busy server of a 30 s profile must not look idle between two), at most one a
+    minute, never more often than every 5 s."""
+    return int(max(5, min(DEFAULT_INTERVAL, idle_timeout // 3)))
+
+
 def interval_from_env(env: Mapping[str, str] | None = None) -> float:
     env = os.environ if env is None else env
     try:
