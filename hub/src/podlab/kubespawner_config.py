@@ -206,23 +206,30 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         return choose_profile(self.config_model, self.user_options)
 
     # -- can each profile start here? (k8s/capacity.py) ---------------------------------------
-    _cluster_cache: tuple[float, Any] | None = None
+    _nodes_cache: tuple[float, asyncio.Future[list[dict[str, Any]]]] | None = None
+    """(when, the request) of the last node list; per event loop, see nodes()."""
 
-    async def cluster_state(self) -> tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]]]:
-        """The nodes, and the pods on each node a profile could use (for 5 s: a form and the
-        spawn right after it read the same answer)."""
-        cached = PodlabKubeSpawner._cluster_cache
-        if cached is not None and time.monotonic() - cached[0] < 5:
-            return cached[1]  # type: ignore[no-any-return]
-        client = self.api.api_client
-        timeout = self.k8s_api_request_timeout
-        nodes = client.sanitize_for_serialization(
-            (await self.api.list_node(_request_timeout=timeout)).items
-        )
-        profiles = self.config_model.profiles
-        names = sorted(
-            {n["metadata"]["name"] for n in nodes for p in profiles if capacity.may_run_on(p, n)}
-        )
+    async def nodes(self) -> list[dict[str, Any]]:
+        """The cluster's nodes, shared by every spawner of the hub for 5 s: a wave of spawns
+        reads them once (one request in flight, the others wait for its answer)."""
+        cached = PodlabKubeSpawner._nodes_cache
+        if (
+            cached is None
+            or time.monotonic() - cached[0] >= 5
+            or (cached[1].done() and cached[1].exception() is not None)
+        ):
+            future = asyncio.ensure_future(self._list_nodes())
+            PodlabKubeSpawner._nodes_cache = cached = (time.monotonic(), future)
+        return await asyncio.shield(cached[1])
+
+    async def _list_nodes(self) -> list[dict[str, Any]]:
+        listed = await self.api.list_node(_request_timeout=self.k8s_api_request_timeout)
+        nodes: list[dict[str, Any]] = self.api.api_client.sanitize_for_serialization(listed.items)
+        return nodes
+
+    async def pods_on(self, names: list[str]) -> dict[str, list[dict[str, Any]]]:
+        """The pods on these nodes (what they request decides whether a profile fits now)."""
+        client, timeout = self.api.api_client, self.k8s_api_request_timeout
         listed = await asyncio.gather(
             *(
                 self.api.list_pod_for_all_namespaces(
@@ -231,22 +238,26 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
                 for name in names
             )
         )
-        pods = {
+        return {
             name: client.sanitize_for_serialization(result.items)
             for name, result in zip(names, listed, strict=True)
         }
-        PodlabKubeSpawner._cluster_cache = (time.monotonic(), (nodes, pods))
-        return nodes, pods
-
-    async def availability(self, profile: Profile) -> capacity.Availability:
-        nodes, pods = await self.cluster_state()
-        return capacity.availability(profile, nodes, pods)
 
     async def render_options_form(self) -> str:
         config = self.config_model
+        nodes = await self.nodes()
+        used = sorted(
+            {
+                n["metadata"]["name"]
+                for n in nodes
+                for p in config.profiles
+                if capacity.may_run_on(p, n)
+            }
+        )
+        pods = await self.pods_on(used)
         offers = {}
         for profile in config.profiles:
-            found = await self.availability(profile)
+            found = capacity.availability(profile, nodes, pods)
             if found.reason:
                 offers[profile.slug] = Offer(startable=found.startable, note=found.reason)
         return render_form(config.profiles, config.default_profile.slug, offers)
@@ -293,14 +304,19 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
     async def ensure_namespace_objects(self) -> None:
         """Validate the request, then server-side apply the namespace objects (the hook)."""
         profile = self.profile  # ProfileChoiceError here: nothing has been created yet
-        found = await self.availability(profile)
+        # Whether it can ever run needs the nodes only; whether it fits now is the
+        # scheduler's to say (a FailedScheduling event fails the spawn fast, see _start).
+        nodes = await self.nodes()
+        found = capacity.availability(profile, nodes, {})
         if not found.startable:
             others = [p.slug for p in self.config_model.profiles if p.slug != profile.slug]
             raise ProfileChoiceError(
                 f"profile {profile.slug!r} cannot run on this cluster: {found.reason}; "
                 f"choose another one ({', '.join(others) or 'none configured'})"
             )
-        self.expect_scale_up = found.state is capacity.State.SCALE_UP
+        self.expect_scale_up = capacity.can_grow(
+            profile, [n for n in nodes if capacity.may_run_on(profile, n)]
+        )
         if profile.start_timeout:
             self.start_timeout = profile.start_timeout
         self.log.info(

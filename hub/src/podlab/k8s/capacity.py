@@ -120,16 +120,14 @@ def availability(
         return {r: _amount(r, values[r]) if r in values else 0.0 for r in wanted}
 
     big_enough = [n for n in candidates if all(allocatable(n)[r] >= v for r, v in wanted.items())]
+    grows = can_grow(profile, candidates)
     for node in big_enough:
         if not _ready(node):
             continue
         used = _requested(pods_by_node.get(node["metadata"]["name"], []))
         if all(allocatable(node)[r] - used.get(r, 0.0) >= v for r, v in wanted.items()):
             return Availability(State.NOW)
-    can_grow = profile.scales_from_zero if not candidates else (
-        profile.max_nodes is not None and len(candidates) < profile.max_nodes
-    )  # fmt: skip
-    if can_grow and (big_enough or not candidates):
+    if grows and (big_enough or not candidates):
         return Availability(State.SCALE_UP, "starts a new node first: this takes a few minutes")
     if big_enough:
         return Availability(
@@ -137,6 +135,13 @@ def availability(
             f"all {len(big_enough)} node(s) for it are in use; it waits until one has room",
         )
     return Availability(State.NEVER, _never_reason(profile, candidates, wanted, allocatable))
+
+
+def can_grow(profile: Profile, candidates: Sequence[Obj]) -> bool:
+    """The profile's node group can add a node (its hints, and the nodes it may run on now)."""
+    if not candidates:
+        return profile.scales_from_zero
+    return profile.max_nodes is not None and len(candidates) < profile.max_nodes
 
 
 def _never_reason(

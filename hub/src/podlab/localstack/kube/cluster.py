@@ -31,7 +31,7 @@ from typing import IO, Any, TextIO
 import yaml
 
 from podlab.localstack.kube import topology
-from podlab.localstack.kube.pki import Pki, ensure_pki
+from podlab.localstack.kube.pki import Pki, ensure_pki, issue_client
 from podlab.localstack.paths import REPO_ROOT, TOOLS_BIN
 from podlab.localstack.process import (
     ComponentError,
@@ -108,6 +108,9 @@ class KubeSettings:
     pid_files: bool = True
     logs: Path | None = None
     """Component logs (default: <state_dir>/logs)."""
+    audit_users: tuple[str, ...] = ()
+    """API users whose every request the API server writes to <logs>/audit.log (JSON lines,
+    metadata only): how a benchmark counts the requests of a hub."""
     plan_index: int | None = None
     """The address plan (topology.AddressPlan); None: the one this state dir used before, or
     the first one no other bed on the machine holds."""
@@ -424,9 +427,39 @@ class KubeCluster:
             f"--kubelet-client-key={pki.key('apiserver-kubelet-client')}",
             "--kubelet-preferred-address-types=InternalIP",
             f"--cert-dir={self.settings.state_dir / 'apiserver-certs'}",
+            *self._audit_args(),
             "--profiling=false",
             "--v=1",
         ]
+
+    def _audit_args(self) -> list[str]:
+        if not self.settings.audit_users:
+            return []
+        policy = self.settings.run_dir / "audit-policy.yaml"
+        rules = [
+            {
+                "level": "Metadata",
+                "users": list(self.settings.audit_users),
+                "omitStages": ["RequestReceived"],
+            },
+            {"level": "None"},
+        ]
+        policy.write_text(
+            yaml.safe_dump({"apiVersion": "audit.k8s.io/v1", "kind": "Policy", "rules": rules})
+        )
+        return [
+            f"--audit-policy-file={policy}",
+            f"--audit-log-path={self.settings.log_dir / 'audit.log'}",
+            "--audit-log-format=json",
+            "--audit-log-mode=blocking",
+        ]
+
+    def client_kubeconfig(self, stem: str, user: str, groups: tuple[str, ...] = ()) -> Path:
+        """A kubeconfig for another API user (certificate made on first use)."""
+        issue_client(self.pki, stem, user, groups)
+        return write_kubeconfig(
+            self.settings.run_dir / f"{stem}.kubeconfig", self.api_url, self.pki, stem
+        )
 
     def _admin_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(cafile=str(self.pki.ca_cert))

@@ -120,6 +120,12 @@ def _issue(
     pki.cert(stem).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
 
 
+def issue_client(pki: Pki, stem: str, user: str, groups: tuple[str, ...] = ()) -> None:
+    """A client certificate for one more API user (a benchmark's hub, say), made once."""
+    if not pki.cert(stem).exists():
+        _issue(pki, stem, _name(user, groups), client=True)
+
+
 def ensure_pki(directory: Path, server_ips: tuple[str, ...]) -> Pki:
     """Create what is missing in `directory`; existing files are kept (a warm start reuses
     them, so kubeconfigs and tokens issued earlier stay valid)."""
