@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from tests.support.jupyterhub import JupyterHubServer
-from tests.support.kube import KubeCluster, KubeSettings, Ports
+from tests.support.kube import KubeCluster, KubeSettings, Ports, delete_new_namespaces
 from tests.support.paths import new_log_dir, new_work_dir
 from tests.support.postgres import PostgresServer
 from tests.support.process import free_port
@@ -199,3 +199,10 @@ def trial_release(podlab_release: Release, work_root: Path) -> Release:
         "--reuse-values", "-f", str(values), "--wait", "--timeout", "6m",
     )  # fmt: skip
     return podlab_release
+
+
+@pytest.fixture(autouse=True)
+def _delete_test_namespaces() -> Iterator[None]:
+    """Namespaces a test made on the shared test bed go when it ends (kube.new_namespace)."""
+    yield
+    delete_new_namespaces()

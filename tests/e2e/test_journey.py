@@ -14,12 +14,12 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import hub_api
+from tests.e2e.journey import cells, dismiss_news, run_notebook, shot
 from tests.e2e.platform import LocalPlatformUnderTest
 from tests.support.hubclient import start_silent_cell
 
@@ -27,44 +27,7 @@ USER = "alice"
 MODEL = f"journey-{USER}"
 NOTEBOOK = "journey.ipynb"
 
-CELLS = [
-    """\
-import torch
-torch.manual_seed(0)
-model = torch.nn.Linear(3, 1)
-x = torch.randn(64, 3)
-y = x @ torch.tensor([[1.0], [-2.0], [0.5]])
-opt = torch.optim.SGD(model.parameters(), lr=0.1)
-for _ in range(100):
-    opt.zero_grad()
-    loss = ((model(x) - y) ** 2).mean()
-    loss.backward()
-    opt.step()
-print("TRAINED", round(loss.item(), 4))""",
-    """\
-import os, mlflow, mlflow.pytorch
-with mlflow.start_run() as run:
-    mlflow.log_metric("loss", loss.item())
-    mlflow.pytorch.log_model(model, name="model", registered_model_name="MODEL",
-                             serialization_format="pickle", pip_requirements=["torch"])
-print("RUN", run.info.run_id)""".replace("MODEL", MODEL),
-    """\
-loaded = mlflow.pytorch.load_model("models:/MODEL/1")
-print("MATCH", bool(torch.allclose(loaded(x), model(x))))""".replace("MODEL", MODEL),
-]
-
 state: dict[str, Any] = {}
-
-
-def shot(page: Any, shots: Path, name: str) -> None:
-    page.screenshot(path=str(shots / f"{name}.png"))
-
-
-def dismiss_news(page: Any) -> None:
-    """JupyterLab asks once whether to fetch Jupyter news; say no so it hides nothing."""
-    button = page.get_by_role("button", name="No", exact=True)
-    if button.count() and button.first.is_visible():
-        button.first.click()
 
 
 def login(browser: Any, platform: LocalPlatformUnderTest, user: str) -> Any:
@@ -119,27 +82,7 @@ def test_1_login_profile_list_and_jupyterlab(platform, browser, shots):
 
 def test_2_notebook_trains_logs_registers_and_loads_a_model(platform, browser, shots):
     page = state["page"]
-    page.click(".jp-LauncherCard[title*='Python 3']:has-text('Python 3') >> nth=0")
-    page.wait_for_selector(".jp-NotebookPanel .jp-Cell .cm-content", timeout=60_000)
-    dismiss_news(page)
-    # Name it first: the envlogger entry point must be this notebook's path.
-    page.click("text=File")
-    page.click("text=Rename Notebook…")
-    page.fill(".jp-Dialog input", NOTEBOOK)
-    page.keyboard.press("Enter")
-    page.wait_for_selector(f".lm-TabBar-tabLabel:has-text('{NOTEBOOK}')")
-    for index, code in enumerate(CELLS):
-        if index:
-            page.keyboard.press("Escape")
-            page.keyboard.press("b")  # new cell below, in command mode
-            page.keyboard.press("Enter")
-        editor = page.locator(".jp-NotebookPanel .jp-Cell .cm-content").nth(index)
-        editor.click()
-        page.keyboard.insert_text(code)
-    page.keyboard.press("Escape")
-    page.click("text=Run")
-    page.click("text=Run All Cells")
-    page.wait_for_selector("text=MATCH True", timeout=240_000)
+    run_notebook(page, NOTEBOOK, cells(MODEL))
     outputs = page.inner_text(".jp-NotebookPanel")
     assert "TRAINED" in outputs
     run_line = next(line for line in outputs.splitlines() if line.startswith("RUN "))

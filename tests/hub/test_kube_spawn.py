@@ -215,24 +215,19 @@ def test_a_full_gpu_node_fails_the_next_gpu_spawn_within_seconds(trial_release: 
         return bool(found["status"].get("phase") == "Running")
 
     wait_for("the GPU node to fill up", lambda: all(running(i) for i in range(4)))
-    try:
-        dave = user(trial_release, f"dave-{uuid.uuid4().hex[:4]}")
-        answer = dave.start("gpu-1")
-        if answer.status_code in (201, 202):  # still starting: the failure comes as progress
-            events = list(dave.progress(timeout=60))
-            assert events[-1].get("failed"), events
-            message = events[-1]["message"]
-        else:  # failed while the hub still waited for it (its slow_spawn_timeout, 10 s)
-            message = answer.json()["message"]
-        # The scheduler's reason, not JupyterHub's "did not start in 60 seconds".
-        assert "No node has room for a 'gpu-1' server right now" in message
-        assert "Insufficient nvidia.com/gpu" in message
-        assert "pick another profile (cpu-small, cpu-large, gpu-8, gpu-spot, quick-cull)" in message
-        assert "did not start in" not in message
-        dave.wait_stopped()
-        pods = get_json(kube, "pods", "-n", f"podlab-{dave.name}")["items"]
-        assert [
-            p["metadata"]["name"] for p in pods if "deletionTimestamp" not in p["metadata"]
-        ] == []
-    finally:
-        kube.kubectl("delete", "namespace", filler_namespace, "--wait=false")
+    dave = user(trial_release, f"dave-{uuid.uuid4().hex[:4]}")
+    answer = dave.start("gpu-1")
+    if answer.status_code in (201, 202):  # still starting: the failure comes as progress
+        events = list(dave.progress(timeout=60))
+        assert events[-1].get("failed"), events
+        message = events[-1]["message"]
+    else:  # failed while the hub still waited for it (its slow_spawn_timeout, 10 s)
+        message = answer.json()["message"]
+    # The scheduler's reason, not JupyterHub's "did not start in 60 seconds".
+    assert "No node has room for a 'gpu-1' server right now" in message
+    assert "Insufficient nvidia.com/gpu" in message
+    assert "pick another profile (cpu-small, cpu-large, gpu-8, gpu-spot, quick-cull)" in message
+    assert "did not start in" not in message
+    dave.wait_stopped()
+    pods = get_json(kube, "pods", "-n", f"podlab-{dave.name}")["items"]
+    assert [p["metadata"]["name"] for p in pods if "deletionTimestamp" not in p["metadata"]] == []

@@ -30,6 +30,7 @@ __all__ = [
     "KubeSettings",
     "Ports",
     "api_client",
+    "delete_new_namespaces",
     "get_json",
     "manifest",
     "new_namespace",
@@ -39,9 +40,14 @@ __all__ = [
 ]
 
 
+CREATED: list[tuple[KubeCluster, str]] = []
+"""Namespaces new_namespace made; `delete_new_namespaces` removes them after a test."""
+
+
 def new_namespace(cluster: KubeCluster, prefix: str, labels: dict[str, str] | None = None) -> str:
     """A fresh namespace for one test (tests share the bed, never a namespace)."""
     name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    CREATED.append((cluster, name))
     cluster.apply(
         {
             "apiVersion": "v1",
@@ -50,6 +56,14 @@ def new_namespace(cluster: KubeCluster, prefix: str, labels: dict[str, str] | No
         }
     )
     return name
+
+
+def delete_new_namespaces() -> None:
+    """Delete what the test's namespaces hold (their pods hold GPUs and processes the next
+    test may need), waiting until they are gone."""
+    while CREATED:
+        cluster, name = CREATED.pop()
+        cluster.kubectl("delete", "namespace", name, "--wait=true", "--timeout=120s", check=False)
 
 
 def get_json(cluster: KubeCluster, *args: str) -> Any:

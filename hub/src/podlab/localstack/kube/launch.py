@@ -1,12 +1,15 @@
-"""Become one container of a pod: `unshare --mount -- python -m podlab.localstack.kube.launch SPEC`.
+"""Become one container of a pod, run as
+`unshare --mount --uts -- python -m podlab.localstack.kube.launch SPEC`.
 
-Run by the pod runner in a fresh, private mount namespace: bind-mounts each volume at its
-mount path (parents first, read-only where asked), changes to the working directory, drops to
-the container's user and groups, then execs the container's command. Nothing of this is
-visible outside the namespace, so two pods can mount different homes at /home/jovyan.
+Run by the pod runner in fresh, private mount and UTS namespaces: bind-mounts each volume at
+its mount path (parents first, read-only where asked), sets the pod's host name, changes to
+the working directory, drops to the container's user and groups, then execs the container's
+command. Nothing of this is visible outside, so two pods can mount different homes at
+/home/jovyan.
 
 SPEC (JSON): overlays [{layer, target, scratch}] (placeholders for missing mount points, see
-podrun.py), mounts [{source, target, read_only}], uid, gid, groups, workdir, argv, env.
+podrun.py), mounts [{source, target, read_only}], hostname, uid, gid, groups, workdir, argv,
+env.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import json
 import os
+import socket
 import sys
 from pathlib import Path
 
@@ -65,6 +69,8 @@ def main(spec_path: str) -> None:
         is_dir = os.path.isdir(f"/proc/self/fd/{handle}")
         bind(f"/proc/self/fd/{handle}", mount["target"], mount["read_only"], is_dir)
         os.close(handle)
+    if spec.get("hostname"):  # a UTS namespace of its own: the pod's name, as in a pod
+        socket.sethostname(spec["hostname"])
     groups = [int(g) for g in spec.get("groups") or []]
     if spec.get("gid") is not None:
         os.setgroups([int(spec["gid"]), *groups])

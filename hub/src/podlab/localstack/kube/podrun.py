@@ -381,6 +381,7 @@ class PodRun:
             "argv": argv,
             "env": env,
             "workdir": workdir,
+            "hostname": self.pod["spec"].get("hostname") or self.name,
         }
         spec_path = self.folder / f"{run.name}.launch.json"
         spec_path.write_text(json.dumps(launch))
@@ -392,6 +393,7 @@ class PodRun:
             [
                 "unshare",
                 "--mount",
+                "--uts",
                 "--propagation",
                 "private",
                 "--",
