@@ -23,7 +23,6 @@ from tests.support.postgres import PostgresServer
 
 CHART = REPO_ROOT / "charts" / "podlab"
 INFRA_NAMESPACE = "podlab-infra"
-DB_HOST = f"rds.{INFRA_NAMESPACE}.svc"
 SECRET_COMMAND = re.compile(
     r"(kubectl -n \S+ create secret generic \S+(?: --from-literal=[\w-]+=\.\.\.)+)"
 )
@@ -88,9 +87,10 @@ def run_helm(
 
 
 def database_stand_in(
-    kube: KubeCluster, postgres: PostgresServer, passwords: dict[str, str]
-) -> None:
-    """Roles and databases for the hub and MLflow, and `rds.podlab-infra.svc` leading there."""
+    kube: KubeCluster, postgres: PostgresServer, passwords: dict[str, str], service: str = "rds"
+) -> str:
+    """Roles and databases for the hub and MLflow, and `<service>.podlab-infra.svc` leading
+    there (a managed database reached by name); returns that host name."""
     for user, password in passwords.items():
         if not postgres.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", params=(user,)):
             postgres.execute(f'CREATE ROLE "{user}" LOGIN')
@@ -100,10 +100,11 @@ def database_stand_in(
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INFRA_NAMESPACE}})
     kube.apply({
         "apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "rds", "namespace": INFRA_NAMESPACE,
+        "metadata": {"name": service, "namespace": INFRA_NAMESPACE,
                      "annotations": {"podlab.io/forward-to": f"{postgres.host}:{postgres.port}"}},
         "spec": {"ports": [{"port": 5432}]},
     })  # fmt: skip
+    return f"{service}.{INFRA_NAMESPACE}.svc"
 
 
 def missing_secret_commands(output: str) -> list[str]:
@@ -134,11 +135,12 @@ def install(
     namespace: str = "podlab",
     extra: Sequence[str] = (),
     chart: Path = CHART,
+    database: str = "rds",
 ) -> Release:
     """`helm install` as the admin guide says: first without the Secrets (helm names them and
     the commands to create them), then with them, `--wait`."""
     passwords = {"jupyterhub": "hub-db-secret", "mlflow": "mlflow-db-secret"}
-    database_stand_in(kube, postgres, passwords)
+    db_host = database_stand_in(kube, postgres, passwords, database)
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     args = ["install", name, str(chart), "--namespace", namespace, *extra]
     refused = run_helm(kube, *args, check=False)
@@ -147,9 +149,9 @@ def install(
         raise AssertionError(f"expected helm to ask for the Secrets first:\n{refused.stderr}")
     values = {
         ("podlab-hub-db", "password"): passwords["jupyterhub"],
-        ("podlab-hub-db", "host"): DB_HOST,
+        ("podlab-hub-db", "host"): db_host,
         ("podlab-mlflow-db", "password"): passwords["mlflow"],
-        ("podlab-mlflow-db", "host"): DB_HOST,
+        ("podlab-mlflow-db", "host"): db_host,
         ("podlab-oidc", "client-secret"): "test-client-secret",
         ("podlab-oidc", "authorize-url"): "https://idp.podlab.test/authorize",
         ("podlab-oidc", "token-url"): "https://idp.podlab.test/token",

@@ -22,6 +22,7 @@ import copy
 import time
 from typing import Any
 
+from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
 from tornado import web
 from traitlets import Any as AnyTrait
@@ -206,10 +207,10 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         return choose_profile(self.config_model, self.user_options)
 
     # -- can each profile start here? (k8s/capacity.py) ---------------------------------------
-    _nodes_cache: tuple[float, asyncio.Future[list[dict[str, Any]]]] | None = None
+    _nodes_cache: tuple[float, asyncio.Future[list[dict[str, Any]] | None]] | None = None
     """(when, the request) of the last node list; per event loop, see nodes()."""
 
-    async def nodes(self) -> list[dict[str, Any]]:
+    async def nodes(self) -> list[dict[str, Any]] | None:
         """The cluster's nodes, shared by every spawner of the hub for 5 s: a wave of spawns
         reads them once (one request in flight, the others wait for its answer)."""
         cached = PodlabKubeSpawner._nodes_cache
@@ -222,8 +223,21 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
             PodlabKubeSpawner._nodes_cache = cached = (time.monotonic(), future)
         return await asyncio.shield(cached[1])
 
-    async def _list_nodes(self) -> list[dict[str, Any]]:
-        listed = await self.api.list_node(_request_timeout=self.k8s_api_request_timeout)
+    async def _list_nodes(self) -> list[dict[str, Any]] | None:
+        """The nodes, or None where the hub may not list them (its ClusterRole lacks it, e.g.
+        a cluster that forbids reading nodes): profiles are then offered without notes and
+        left to the scheduler, rather than every spawn failing."""
+        try:
+            listed = await self.api.list_node(_request_timeout=self.k8s_api_request_timeout)
+        except ApiException as err:
+            if err.status not in (401, 403):
+                raise
+            self.log.warning(
+                "The hub may not list nodes (HTTP %s): the spawn form cannot say which profiles "
+                "can start; grant `list` on nodes in the hub's ClusterRole (the chart does).",
+                err.status,
+            )
+            return None
         nodes: list[dict[str, Any]] = self.api.api_client.sanitize_for_serialization(listed.items)
         return nodes
 
@@ -246,6 +260,8 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
     async def render_options_form(self) -> str:
         config = self.config_model
         nodes = await self.nodes()
+        if nodes is None:
+            return render_form(config.profiles, config.default_profile.slug, {})
         used = sorted(
             {
                 n["metadata"]["name"]
@@ -307,14 +323,15 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         # Whether it can ever run needs the nodes only; whether it fits now is the
         # scheduler's to say (a FailedScheduling event fails the spawn fast, see _start).
         nodes = await self.nodes()
-        found = capacity.availability(profile, nodes, {})
-        if not found.startable:
+        found = capacity.availability(profile, nodes, {}) if nodes is not None else None
+        if found is not None and not found.startable:
             others = [p.slug for p in self.config_model.profiles if p.slug != profile.slug]
             raise ProfileChoiceError(
                 f"profile {profile.slug!r} cannot run on this cluster: {found.reason}; "
                 f"choose another one ({', '.join(others) or 'none configured'})"
             )
-        self.expect_scale_up = capacity.can_grow(
+        # Unknown nodes: no fail-fast on FailedScheduling, the start timeout decides.
+        self.expect_scale_up = nodes is None or capacity.can_grow(
             profile, [n for n in nodes if capacity.may_run_on(profile, n)]
         )
         if profile.start_timeout:
