@@ -4,6 +4,7 @@
 #   kube-apiserver, kube-controller-manager, kube-scheduler, kubectl  (.ci/go/k8s,  v1.34.x)
 #   etcd                                                              (.ci/go/etcd, v3.6.x)
 #   kwok, kwokctl                                                     (.ci/go/kwok, v0.8.x)
+#   netpolicy (np-guard netpol-analyzer, NetworkPolicy connectivity)  (.ci/go/netpol, v1.2.0)
 #   podshim.so: the pod runner's LD_PRELOAD helper (hub/src/podlab/localstack/kube/podshim.c)
 #
 # Each build lands in a cache outside the repository, keyed by the module's version, a hash of
@@ -24,6 +25,8 @@ fail() { printf 'kube-tools: %s\n' "$*" >&2; exit 1; }
 
 command -v go >/dev/null 2>&1 || fail "Go is not installed: install Go >= 1.26 (https://go.dev/dl/), then re-run 'make setup'."
 GO_VERSION=$(go env GOVERSION)
+# sum.golang.org has no entry for netpol-analyzer v1.2.0; its go.sum pins the hashes instead.
+export GONOSUMDB=github.com/np-guard
 RECIPE=1  # bump when the build commands below change: every cached build is made again
 
 # module_version DIR MODULE -> the version DIR/go.mod requires of MODULE
@@ -83,6 +86,7 @@ build k8s k8s.io/kubernetes k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kubectl
 build etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
 build kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+build netpol github.com/np-guard/netpol-analyzer github.com/np-guard/netpol-analyzer/cmd/netpolicy
 
 # The pod runner's LD_PRELOAD helper: C, so it also reaches programs that are not Python.
 command -v cc >/dev/null 2>&1 || fail "no C compiler: install gcc (apt-get install -y gcc), then re-run 'make setup'."
