@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import subprocess
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
@@ -72,7 +73,7 @@ def pod_in(kube: KubeCluster, namespace: str, selector: str) -> tuple[str, str]:
 
 
 @pytest.fixture(scope="module")
-def two_users(trial_release: Release) -> list[HubUser]:
+def two_users(trial_release: Release) -> Iterator[list[HubUser]]:
     people = [user(trial_release, f"net-{uuid.uuid4().hex[:4]}") for _ in range(2)]
     for person in people:
         assert person.start("cpu-small").status_code in (201, 202)
