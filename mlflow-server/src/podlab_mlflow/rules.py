@@ -16,23 +16,46 @@ from dataclasses import dataclass
 
 
 class Access(enum.Enum):
-    PUBLIC = "anyone"
-    SIGNED_IN = "any signed-in user"
-    ADMIN = "MLflow admins"
-    SERVER_INFO = "any signed-in user (capabilities rewritten)"
-    CREATE_EXPERIMENT = "any signed-in user; becomes the experiment's owner"
-    CREATE_REGISTERED_MODEL = "any signed-in user; becomes the model's owner"
-    CREATE_RUN = "any signed-in user; becomes the run's owner"
-    CREATE_LOGGED_MODEL = "any signed-in user; becomes the logged model's owner"
-    CREATE_MODEL_VERSION = "the registered model's owner, editors and admins"
-    RUN = "the run's owner and admins"
-    EXPERIMENT = "the experiment's owner, editors and admins"
-    EXPERIMENT_OWNER = "the experiment's owner and admins"
-    REGISTERED_MODEL = "the registered model's owner, editors and admins"
-    REGISTERED_MODEL_OWNER = "the registered model's owner and admins"
-    LOGGED_MODEL = "the logged model's owner and admins"
-    ARTIFACT_READ = "any signed-in user"
-    ARTIFACT_WRITE = "the owner of every object whose artifact folder holds the key"
+    """Who may call an endpoint; `WHO` says it in the words of docs/security.md."""
+
+    PUBLIC = enum.auto()
+    SIGNED_IN = enum.auto()
+    ADMIN = enum.auto()
+    SERVER_INFO = enum.auto()
+    CREATE_EXPERIMENT = enum.auto()
+    CREATE_REGISTERED_MODEL = enum.auto()
+    CREATE_RUN = enum.auto()
+    CREATE_LOGGED_MODEL = enum.auto()
+    CREATE_MODEL_VERSION = enum.auto()
+    RUN = enum.auto()
+    EXPERIMENT = enum.auto()
+    EXPERIMENT_OWNER = enum.auto()
+    REGISTERED_MODEL = enum.auto()
+    REGISTERED_MODEL_OWNER = enum.auto()
+    LOGGED_MODEL = enum.auto()
+    ARTIFACT_READ = enum.auto()
+    ARTIFACT_WRITE = enum.auto()
+
+
+WHO = {
+    Access.PUBLIC: "anyone",
+    Access.SIGNED_IN: "any signed-in user",
+    Access.ADMIN: "MLflow admins",
+    Access.SERVER_INFO: "any signed-in user (direct-storage capabilities hidden)",
+    Access.CREATE_EXPERIMENT: "any signed-in user; becomes the experiment's owner",
+    Access.CREATE_REGISTERED_MODEL: "any signed-in user; becomes the model's owner",
+    Access.CREATE_RUN: "any signed-in user; becomes the run's owner",
+    Access.CREATE_LOGGED_MODEL: "any signed-in user; becomes the logged model's owner",
+    Access.CREATE_MODEL_VERSION: "the registered model's owner, editors and admins",
+    Access.RUN: "the run's owner and admins",
+    Access.EXPERIMENT: "the experiment's owner, editors and admins",
+    Access.EXPERIMENT_OWNER: "the experiment's owner and admins",
+    Access.REGISTERED_MODEL: "the registered model's owner, editors and admins",
+    Access.REGISTERED_MODEL_OWNER: "the registered model's owner and admins",
+    Access.LOGGED_MODEL: "the logged model's owner and admins",
+    Access.ARTIFACT_READ: "any signed-in user",
+    Access.ARTIFACT_WRITE: "the owner of every run, logged model or trace folder holding the key",
+}
 
 
 @dataclass(frozen=True)
