@@ -81,8 +81,12 @@ def encode(message: Any) -> bytes:
 
 
 def first_field(message: Any, names: tuple[str, ...]) -> str:
-    """The handler's `message.a or message.b`: the first non-empty of these fields."""
+    """The handler's `message.a or message.b`: the first non-empty of these fields (a field
+    the message type does not have is one the handler cannot read either)."""
+    fields = message.DESCRIPTOR.fields_by_name
     for name in names:
+        if name not in fields:
+            continue
         value = getattr(message, name)
         if value:
             return str(value)
