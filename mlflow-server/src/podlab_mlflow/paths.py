@@ -71,11 +71,30 @@ def relative_path_problem(value: str, *, allow_empty: bool = True) -> str | None
         return None if allow_empty else "is empty; name a file"
     if problem := _text_problem(value):
         return problem
+    if value != value.strip(" "):
+        return "starts or ends with a space (MLflow would strip it and write another key)"
     if value.startswith("/"):
         return "is absolute; give it relative to the artifact root"
     if _DRIVE_OR_URL.search(value):
         return "names a drive or a URL; give a path relative to the artifact root"
-    return _segments_problem(value.split("/"))
+    if problem := _segments_problem(value.split("/")):
+        return problem
+    return _mlflow_reading_problem(value)
+
+
+def _mlflow_reading_problem(value: str) -> str | None:
+    """MLflow decodes an artifact path once more and re-parses it as a URL (dropping a '#...'
+    tail, trimming spaces): only a path MLflow reads back unchanged is a key the gate can own."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.utils.uri import validate_path_is_safe
+
+    try:
+        read = validate_path_is_safe(value)  # type: ignore[no-untyped-call]
+    except (MlflowException, ValueError):
+        return "is refused by MLflow's own path check ('#', a drive, an absolute path)"
+    if read != value:
+        return f"is read by MLflow as {read!r}; send exactly the path you mean"
+    return None
 
 
 def join_key(root: str, relative: str) -> str:
