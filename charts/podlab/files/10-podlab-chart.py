@@ -7,6 +7,7 @@
 import json
 import os
 
+from podlab.config import load_config
 from podlab.mlflow_service import configure as configure_mlflow
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821 (provided by traitlets)
@@ -18,6 +19,8 @@ if os.environ.get("PODLAB_MLFLOW_SERVICE_URL"):
         c,
         url=os.environ["PODLAB_MLFLOW_SERVICE_URL"],
         api_token=os.environ["PODLAB_MLFLOW_API_TOKEN"],
-        admin_users=c.Authenticator.admin_users,
+        # This file is a sub-config: c.Authenticator.admin_users set by jupyterhub_config.py is
+        # not visible here, so the admins come from the same podlab config it reads.
+        admin_users=load_config(os.environ["PODLAB_CONFIG"]).admin_users,
         admin_groups=json.loads(os.environ.get("PODLAB_MLFLOW_ADMIN_GROUPS") or "[]"),
     )

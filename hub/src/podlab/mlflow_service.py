@@ -65,15 +65,13 @@ def configure(
     admin_users: Iterable[str],
     admin_groups: Iterable[str] = (),
 ) -> None:
-    """Register the MLflow service, its roles, its custom scope and the server token scopes."""
+    """Register the MLflow service, its roles, its custom scope and the server token scopes.
+
+    Only appends and updates: in a sub-config (the chart's snippet) the lists are traitlets'
+    lazy values that merge with what the main config set (the culler's service and role).
+    """
     hub = c.JupyterHub
-    scopes = dict(hub.get("custom_scopes") or {})
-    scopes[ADMIN_SCOPE] = {"description": "Administer podlab's MLflow server"}
-    hub.custom_scopes = scopes
-    if not isinstance(hub.get("services"), list):
-        hub.services = []
-    if not isinstance(hub.get("load_roles"), list):
-        hub.load_roles = []
+    hub.custom_scopes.update({ADMIN_SCOPE: {"description": "Administer podlab's MLflow server"}})
     hub.services.append(service_entry(url, api_token))
     hub.load_roles.append(user_role())
     hub.load_roles.append(admin_role(admin_users, admin_groups))
