@@ -395,6 +395,41 @@ def start_stock(
     return proc, f"http://127.0.0.1:{port}"
 
 
+NO_GATE = r"""
+import uvicorn
+from podlab_mlflow.runner import mlflow_log_config
+from podlab_mlflow.settings import load_settings
+settings = load_settings()
+uvicorn.Server(uvicorn.Config(
+    "mlflow.server.fastapi_app:app", host=settings.host, port=settings.port, workers=1,
+    log_config=str(mlflow_log_config()), timeout_graceful_shutdown=20,
+)).run()
+"""
+
+
+def start_without_gate(podlab: PodlabMlflowServer, logs: Path) -> tuple[ManagedProcess, str]:
+    """podlab's server exactly as `serve` runs it (same environment, runner settings and log
+    format) but with MLflow's bare app: the difference to podlab is the gate and nothing else.
+    Benchmark only: podlab-mlflow itself has no way to run without the gate."""
+    from podlab_mlflow.cli import server_environment
+    from podlab_mlflow.settings import load_settings
+
+    port = free_port()
+    env = podlab.env()
+    env["PODLAB_MLFLOW_PORT"] = str(port)
+    env.update(server_environment(load_settings(env)))
+    proc = start_http_server(
+        "podlab without its gate",
+        [sys.executable, "-c", NO_GATE],
+        health_url=f"http://127.0.0.1:{port}/health",
+        log_path=logs / "podlab-no-gate.log",
+        port=port,
+        env=env,
+        start_timeout=240,
+    )
+    return proc, f"http://127.0.0.1:{port}"
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -520,6 +555,8 @@ def main() -> int:
         )
         podlab_one.start(start_timeout=240)
         cleanup.append(podlab_one.stop)
+        bare_proc, bare_url = start_without_gate(podlab_one, logs)
+        cleanup.append(bare_proc.stop)
         compared = [
             *targets,
             Target("stock-1worker", one_url, lambda: one_proc.pid, {}),
@@ -529,6 +566,7 @@ def main() -> int:
                 lambda: podlab_one.pid,
                 {"MLFLOW_TRACKING_TOKEN": alice},
             ),
+            Target("podlab-no-gate", bare_url, lambda: bare_proc.pid, {}),
         ]
         auth_ini = work / "basic_auth.ini"
         auth_ini.write_text(
@@ -573,13 +611,14 @@ def main() -> int:
         latency = bench_request_latency(compared, scale["requests"])
         results["request_p50_ms"] = {name: percentile(v, 50) for name, v in latency.items()}
         overhead = {}
-        for name, label in (
-            ("podlab-1worker", "podlab_hub_token"),
-            ("stock-basic-auth", "mlflow_basic_auth"),
+        for name, label, base in (
+            ("podlab-1worker", "podlab_gate", "podlab-no-gate"),
+            ("podlab-1worker", "podlab_vs_stock", "stock-1worker"),
+            ("stock-basic-auth", "mlflow_basic_auth", "stock-1worker"),
         ):
             if name in latency:  # paired: request i of each server ran back to back
                 overhead[label] = statistics.median(
-                    a - b for a, b in zip(latency[name], latency["stock-1worker"], strict=True)
+                    a - b for a, b in zip(latency[name], latency[base], strict=True)
                 )
         results["request_p95_ms"] = {name: percentile(v, 95) for name, v in latency.items()}
         results["auth_overhead_ms"] = overhead
@@ -642,8 +681,9 @@ def print_table(report: dict[str, Any]) -> None:
         else f"not measured ({r['stock-basic-auth'].get('unavailable', '?')})"
     )
     print(
-        f"\nauth overhead p50: podlab hub token {o['podlab_hub_token']:.2f} ms "
-        f"(target <= 2 ms), MLflow basic-auth {basic}"
+        f"\nauth overhead p50 (paired): podlab's gate {o['podlab_gate']:.2f} ms (target <= 2 ms; "
+        f"against the same server without the gate), podlab vs stock "
+        f"{o['podlab_vs_stock']:.2f} ms, MLflow basic-auth vs stock {basic}"
     )
     mp = p["model"]
     print(
