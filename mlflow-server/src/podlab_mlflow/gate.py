@@ -246,7 +246,12 @@ class PodlabGate:
             receive = self._replay(body, receive)
         if plan.record or plan.renamed or plan.deleted:
             await self._forward_and_record(scope, receive, send, plan, caller)
-        elif rule.access is Access.ARTIFACT_READ and plan.artifact_key is not None:
+        elif (
+            rule.access is Access.ARTIFACT_READ
+            and plan.artifact_key is not None
+            and rule.artifact is not None
+            and not rule.artifact.listing
+        ):
             await self._forward_read(scope, receive, send, plan.artifact_key)
         else:
             await self.app(scope, receive, send)

@@ -93,6 +93,7 @@ class ArtifactAt:
     owner: Source | None = None
     version: Source | None = None
     path_required: bool = False
+    listing: bool = False  # a folder listing: a failure is not "the file is missing"
 
 
 @dataclass(frozen=True)
@@ -408,7 +409,7 @@ TABLE: dict[str, Rule] = {
         "mlflow.artifacts.DownloadArtifact",
     ),
     "mlflow.artifacts.ListArtifacts": Rule(
-        Access.ARTIFACT_READ, artifact=ArtifactAt("proxy", query("path"))
+        Access.ARTIFACT_READ, artifact=ArtifactAt("proxy", query("path"), listing=True)
     ),
     **_all(
         Rule(Access.ARTIFACT_WRITE, artifact=ArtifactAt("proxy", PROXY_PATH, path_required=True)),
@@ -444,7 +445,7 @@ TABLE: dict[str, Rule] = {
     ),
     "mlflow.ListArtifacts": Rule(
         Access.ARTIFACT_READ,
-        artifact=ArtifactAt("run", query("path"), owner=query("run_id", "run_uuid")),
+        artifact=ArtifactAt("run", query("path"), owner=query("run_id", "run_uuid"), listing=True),
     ),
     "flask:serve_upload_artifact": Rule(
         Access.ARTIFACT_WRITE,
@@ -471,7 +472,7 @@ TABLE: dict[str, Rule] = {
     "mlflow.ListLoggedModelArtifacts": Rule(
         Access.ARTIFACT_READ,
         artifact=ArtifactAt(
-            "logged-model", query("artifact_directory_path"), owner=url("model_id")
+            "logged-model", query("artifact_directory_path"), owner=url("model_id"), listing=True
         ),
     ),
     "flask:serve_get_trace_artifact": Rule(
