@@ -191,6 +191,9 @@ def client_at(url: str, token: str | None, env: dict[str, str] | None = None) ->
                 os.environ[key] = value
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        import mlflow.tracking.fluent as fluent
+
+        fluent._active_experiment_id = None  # set_experiment() must not follow to another server
 
 
 @contextlib.contextmanager

@@ -99,6 +99,7 @@ def artifacts(client: Any, tmp: Path) -> dict[str, Any]:
     single = tmp / "single.json"
     single.write_text(json.dumps({"k": 1}))
     client.log_artifact(run_id, str(single))
+    mlflow.set_experiment(experiment_id=exp)
     with mlflow.start_run(run_id=run_id):
         mlflow.log_text("hello", "texts/hello.txt")
         mlflow.log_dict({"x": [1, 2]}, "texts/d.json")
