@@ -60,17 +60,22 @@ def test_revoked_token_is_refused_after_the_cache_ttl(mlflow_stack):
         assert "revoked" in reply.json()["message"]
 
 
+def _login(hub) -> requests.Session:
+    browser = requests.Session()
+    browser.headers["Accept"] = "text/html"
+    page = browser.get(f"{hub.url}/hub/login", timeout=30)
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
+    form = {"username": "alice", "password": hub.password}
+    if xsrf:
+        form["_xsrf"] = xsrf.group(1)
+    browser.post(f"{hub.url}/hub/login", data=form, timeout=30)
+    return browser
+
+
 def test_browser_login_through_jupyterhub_oauth(mlflow_stack):
     """A browser with no token is sent to the hub's OAuth and comes back logged in."""
     hub = mlflow_stack.hub
-    with requests.Session() as browser:
-        browser.headers["Accept"] = "text/html"
-        page = browser.get(f"{hub.url}/hub/login", timeout=30)
-        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-        form = {"username": "alice", "password": hub.password}
-        if xsrf:
-            form["_xsrf"] = xsrf.group(1)
-        browser.post(f"{hub.url}/hub/login", data=form, timeout=30)
+    with _login(hub) as browser:
         first = browser.get(f"{hub.url}/services/mlflow/", allow_redirects=False, timeout=30)
         assert first.status_code == 302
         assert "/hub/api/oauth2/authorize" in first.headers["Location"]
@@ -86,18 +91,6 @@ def test_browser_login_through_jupyterhub_oauth(mlflow_stack):
             timeout=30,
         )
         assert api.status_code == 200, api.text
-
-
-def _login(hub) -> requests.Session:
-    browser = requests.Session()
-    browser.headers["Accept"] = "text/html"
-    page = browser.get(f"{hub.url}/hub/login", timeout=30)
-    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text)
-    form = {"username": "alice", "password": hub.password}
-    if xsrf:
-        form["_xsrf"] = xsrf.group(1)
-    browser.post(f"{hub.url}/hub/login", data=form, timeout=30)
-    return browser
 
 
 EVIL_TARGETS = [
