@@ -34,7 +34,7 @@ from traitlets.config import Config
 
 from podlab import kubespawner_config
 from podlab.config import PodlabConfig
-from podlab.k8s import ensure, namespace_objects
+from podlab.k8s import claim, ensure, namespace_objects
 from podlab.kubespawner_config import PodlabKubeSpawner, configure_kubespawner
 
 Permission = tuple[str, str, str]
@@ -291,11 +291,12 @@ def _path_permission(path: str, verb: str) -> Permission:
 
 # -- (2) the ensure step -----------------------------------------------------------------------
 def ensure_permissions(config: PodlabConfig) -> set[Permission]:
-    methods = _ensure_http_methods()
+    methods = _ensure_http_methods(ensure)
     required: set[Permission] = set()
-    for manifest in namespace_objects(
+    objects = namespace_objects(
         config, username="someone", namespace_name="podlab-someone", platform_namespace="podlab"
-    ):
+    )
+    for manifest in objects:
         path = ensure.api_path(manifest).rsplit("/", 1)[0]  # the collection, not the object
         for method in methods:
             verb = _HTTP_VERBS[method]
@@ -303,11 +304,16 @@ def ensure_permissions(config: PodlabConfig) -> set[Permission]:
             if method == "PATCH" and ensure.APPLY_CONTENT_TYPE == "application/apply-patch+yaml":
                 # Server-side apply of a missing object creates it: also authorised as create.
                 required.add(_path_permission(path, "create"))
+    # The ownership check reads the user's Namespace (and nothing else) before applying.
+    namespace = next(m for m in objects if m["kind"] == "Namespace")
+    for method in _ensure_http_methods(claim):
+        path = ensure.api_path(namespace).rsplit("/", 1)[0]
+        required.add(_path_permission(path, _HTTP_VERBS[method]))
     return required
 
 
-def _ensure_http_methods() -> set[str]:
-    tree = ast.parse(inspect.getsource(ensure))
+def _ensure_http_methods(module: Any) -> set[str]:
+    tree = ast.parse(inspect.getsource(module))
     methods = set()
     for node in ast.walk(tree):
         if (
@@ -318,7 +324,7 @@ def _ensure_http_methods() -> set[str]:
             and isinstance(node.args[1], ast.Constant)
         ):
             methods.add(str(node.args[1].value))
-    assert methods, "podlab.k8s.ensure makes no call_api call: update this derivation"
+    assert methods, f"{module.__name__} makes no call_api call: update this derivation"
     return methods
 
 

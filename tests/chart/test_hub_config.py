@@ -203,3 +203,78 @@ def test_user_servers_get_the_in_cluster_mlflow_url(name, tmp_path):
     config = load_config(etc / "podlab.yaml")
     service = by_component(objects, "Service", "mlflow")["metadata"]["name"]
     assert config.integrations.mlflow.url == f"http://{service}.podlab.svc:5000"
+
+
+def _mlflow_access(config: Any) -> dict[str, Any]:
+    """What a hub config gives users and admins for MLflow: roles, scopes, token scopes."""
+
+    def value(item: Any, initial: Any) -> Any:  # a traitlets lazy value, as the hub resolves it
+        return item.get_value(initial) if hasattr(item, "get_value") else item
+
+    roles = {r["name"]: r for r in value(config.JupyterHub.load_roles, [])}
+    services = value(config.JupyterHub.services, [])
+    service = next(s for s in services if s["name"] == "mlflow")
+    return {
+        "user": roles["user"]["scopes"],
+        "admin_scopes": roles["mlflow-admin"]["scopes"],
+        "custom_scopes": sorted(value(config.JupyterHub.custom_scopes, {})),
+        "server_token_scopes": list(config.Spawner.server_token_scopes),
+        "oauth_scopes": service["oauth_client_allowed_scopes"],
+    }
+
+
+def test_chart_and_make_up_give_users_the_same_mlflow_access(tmp_path, monkeypatch):
+    """R1: one definition (podlab.mlflow_service) for the chart's hub and `make up`'s."""
+    from traitlets.config import Config
+
+    from podlab.localstack.mlflow import hub_config
+    from podlab.mlflow_service import ACCESS_SCOPE, ADMIN_SCOPE
+
+    chart = _load_hub(render_example("production-eks"), tmp_path, monkeypatch).config
+    local = Config()
+    local.Authenticator.admin_users = {"admin"}
+    local.JupyterHub.services = []
+    local.JupyterHub.load_roles = []
+    exec(hub_config("http://127.0.0.1:5000", "token"), {"c": local})  # noqa: S102 (as jupyterhub)
+    assert _mlflow_access(chart) == _mlflow_access(local)
+    assert ACCESS_SCOPE in _mlflow_access(chart)["user"]
+    assert ADMIN_SCOPE in _mlflow_access(chart)["server_token_scopes"]
+    admins = next(r for r in chart.JupyterHub.load_roles if r["name"] == "mlflow-admin")
+    assert admins["groups"] == ["ml-platform"], "OIDC admin groups administer MLflow"
+
+
+def test_the_server_and_the_hub_agree_on_the_scope_names():
+    from podlab.mlflow_service import ACCESS_SCOPE, ADMIN_SCOPE
+    from podlab_mlflow.hubauth import ACCESS_SCOPES
+    from podlab_mlflow.hubauth import ADMIN_SCOPE as SERVER_ADMIN_SCOPE
+
+    assert ACCESS_SCOPE in ACCESS_SCOPES
+    assert ADMIN_SCOPE == SERVER_ADMIN_SCOPE
+
+
+@pytest.mark.parametrize("name", RENDERS)
+def test_mlflow_allows_the_public_origins(name):
+    """R2: the chart's public URL and ingress hosts reach MLflow as allowed origins and hosts."""
+    from podlab_mlflow.settings import load_settings
+
+    objects = render_example(name)
+    container = _container(by_component(objects, "Deployment", "mlflow"), "mlflow")
+    env = _env(container)
+    values = yaml.safe_load(example(name).read_text()) if name != DEFAULTS else {}
+    hosts = values.get("proxy", {}).get("ingress", {}).get("hosts", [])
+    origins = [o for o in env.get("PODLAB_MLFLOW_ALLOWED_ORIGINS", "").split(",") if o]
+    assert sorted(origins) == sorted(
+        f"{scheme}://{host}" for host in hosts for scheme in ("https", "http")
+    )
+    env["PODLAB_MLFLOW_ARTIFACTS_DESTINATION"] = "s3://bucket/prefix"
+    allowed = load_settings(env).mlflow_allowed_hosts.split(",")
+    for host in hosts:
+        assert host in allowed
+
+
+def test_the_public_url_is_an_allowed_origin():
+    from tests.chart.helm import render
+
+    objects = render(sets=('proxy.publicUrl="https://ml.example.org"',))
+    env = _env(_container(by_component(objects, "Deployment", "mlflow"), "mlflow"))
+    assert env["PODLAB_MLFLOW_ALLOWED_ORIGINS"] == "https://ml.example.org"

@@ -225,3 +225,46 @@ def test_notebook_run_is_tagged_with_the_notebook(tracking, tmp_path, monkeypatc
     assert tags["mlflow.source.name"] == str(nb_path)
     assert tags["envlogger.git"] == head
     assert artifact_paths(client, run_id) == EXPECTED_ARTIFACTS
+
+
+GENAI = """
+import mlflow
+from mlflow.genai.scorers import scorer
+
+@scorer
+def exact(outputs, expectations):
+    return outputs == expectations["expected"]
+
+data = [{"inputs": {"q": str(i)}, "expectations": {"expected": str(i)}} for i in range(6)]
+
+def predict(q):
+    with mlflow.start_run(nested=True):  # runs started from genai's worker threads too
+        mlflow.log_param("q", q)
+    return q
+
+result = mlflow.genai.evaluate(data=data, predict_fn=predict, scorers=[exact])
+print("RUN:" + result.run_id)
+"""
+
+
+def test_genai_evaluate_with_envlogger_finishes_with_provenance(tracking, tmp_path):
+    """mlflow.genai.evaluate starts its run (and, here, nested runs from its worker threads)
+    through the same start_run hook: the script must finish and every run get its tags and
+    artifacts, uploaded before the interpreter exits."""
+    repo = make_repo(tmp_path / "repo")
+    write(repo / "evaluate.py", GENAI)  # a modified tracked file: dirty, so diffs are taken
+    env = python_env({"MLFLOW_TRACKING_URI": tracking.url})
+    result = run_python(["evaluate.py"], cwd=repo, env=env)
+    (run_id,) = run_ids(result.stdout)
+    client = MlflowClient(tracking.url)
+    run = client.get_run(run_id)
+    assert EXPECTED_TAGS - {"envlogger.git.remote"} <= set(run.data.tags)
+    assert run.data.tags["envlogger.git.dirty"] == "true"
+    assert artifact_paths(client, run_id) == EXPECTED_ARTIFACTS
+    nested = client.search_runs(
+        [run.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{run_id}'"
+    )
+    assert nested, "the predict function's nested runs were recorded"
+    for child in nested:
+        assert artifact_paths(client, child.info.run_id) == EXPECTED_ARTIFACTS
+    assert "EnvloggerWarning" not in result.stderr, result.stderr[-2000:]

@@ -204,7 +204,9 @@ def test_pre_spawn_hook_applies_the_users_namespace(kube_api):
     namespace = run_pre_spawn(kube_api.url, {"profile": "gpu-1"}, username="Alice")
     assert namespace == namespace_for("Alice")  # KubeSpawner's template, podlab's function
     assert namespace.startswith("podlab-alice---")
-    assert [r.path.split("/")[-1] for r in kube_api.requests] == [
+    first = kube_api.requests[0]
+    assert (first.method, first.path.split("/")[-1]) == ("GET", namespace)
+    assert [r.path.split("/")[-1] for r in kube_api.requests[1:]] == [
         namespace,
         "podlab-user",
         "podlab-user",
@@ -213,7 +215,7 @@ def test_pre_spawn_hook_applies_the_users_namespace(kube_api):
         "podlab-limits",
         "podlab-user",
     ]
-    assert {r.query["fieldManager"][0] for r in kube_api.requests} == {"podlab-hub"}
+    assert {r.query["fieldManager"][0] for r in kube_api.requests[1:]} == {"podlab-hub"}
 
 
 def test_user_service_account_carries_the_sites_cloud_identity(kube_api):
@@ -324,3 +326,114 @@ def test_hub_refuses_bad_choices_and_failed_ensure_without_a_pod(kube_hub, kube_
     assert [r.path for r in changes][-1].endswith("/networkpolicies/podlab-user")
     _, user = kube_hub.api("GET", "/users/alice")
     assert user["servers"] == {}
+
+
+# -- a namespace the hub did not create --------------------------------------------------------
+def _namespace(name: str, labels: dict[str, str], annotations: dict[str, str] | None = None):
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations or {}},
+    }
+
+
+@pytest.mark.parametrize(
+    ("existing", "reason"),
+    [
+        (
+            _namespace("podlab-hub", {"app.kubernetes.io/managed-by": "Helm"}),
+            "namespace 'podlab-hub' is not 'hub''s: it already exists and was not created by "
+            "podlab's hub (managed by 'Helm')",
+        ),
+        (
+            _namespace("podlab-hub", {}),
+            "namespace 'podlab-hub' is not 'hub''s: it already exists and was not created by "
+            "podlab's hub (not managed by podlab)",
+        ),
+        (
+            _namespace(
+                "podlab-hub",
+                {"app.kubernetes.io/managed-by": "podlab-hub"},
+                {"podlab.io/username": "Hub"},
+            ),
+            "namespace 'podlab-hub' is not 'hub''s: it belongs to the podlab user 'Hub', not 'hub'",
+        ),
+    ],
+)
+def test_the_hub_never_takes_over_a_namespace_it_did_not_create(kube_api, existing, reason):
+    """User `hub` maps to `podlab-hub`: if that namespace is someone else's, the spawn stops
+    before any write, with a message saying so."""
+    kube_api.store(existing)
+    with pytest.raises(EnsureError) as caught:
+        run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub")
+    assert str(caught.value) == (
+        f"could not prepare the user namespace: {reason}; nothing was changed and no server "
+        "was started. podlab never changes a namespace it did not create (podlab-hub marks "
+        "its own). Rename the hub user, or delete or rename the other namespace if it is no "
+        "longer needed."
+    )
+    assert kube_api.changes() == []
+    assert kube_api.objects["/api/v1/namespaces/podlab-hub"] == existing
+
+
+def test_the_platform_namespace_is_refused_even_before_it_is_read(kube_api):
+    config = make_config(network={"platform_namespace": "podlab-hub"})
+    with pytest.raises(EnsureError, match="would get the platform's own namespace 'podlab-hub'"):
+        run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub", config=config)
+    assert kube_api.requests == []
+
+
+def test_the_users_own_namespace_is_applied_again(kube_api):
+    first = run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub")
+    assert first == "podlab-hub"
+    kube_api.requests.clear()
+    run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub")
+    assert [r.method for r in kube_api.requests][:2] == ["GET", "PATCH"]
+
+
+def test_a_namespace_that_cannot_be_read_stops_the_spawn(kube_api):
+    kube_api.failures["/api/v1/namespaces/podlab-hub"] = (403, "Forbidden", "no get")
+    with pytest.raises(EnsureError, match="needs get on namespaces"):
+        run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub")
+    assert kube_api.changes() == []
+
+
+def test_ownership_check_against_a_real_api_server(kube):
+    """The same check against kube-apiserver 1.34: a namespace made by someone else stays as it
+    was; a user's own namespace is claimed, applied and claimed again."""
+    from kubernetes_asyncio import config as k8s_config
+
+    from podlab.k8s.claim import claim_namespace
+    from tests.support.kube import get_json
+
+    foreign = f"podlab-team-{os.urandom(3).hex()}"
+    kube.apply(_namespace(foreign, {"app.kubernetes.io/managed-by": "Helm"}))
+    before = get_json(kube, "namespace", foreign)["metadata"]
+    user = foreign.removeprefix("podlab-")
+    own_user = f"ok-{os.urandom(3).hex()}"
+
+    async def run() -> None:
+        client = await k8s_config.new_client_from_config(config_file=str(kube.kubeconfig))
+        async with client:
+            objects = namespace_objects(
+                make_config(), username=user, namespace_name=foreign, platform_namespace="podlab"
+            )
+            with pytest.raises(EnsureError, match="not created by podlab's hub"):
+                await claim_namespace(client, objects[0], user, "podlab")
+            own = namespace_objects(
+                make_config(),
+                username=own_user,
+                namespace_name=namespace_for(own_user),
+                platform_namespace="podlab",
+            )
+            await claim_namespace(client, own[0], own_user, "podlab")
+            await apply_objects(client, own)
+            await claim_namespace(client, own[0], own_user, "podlab")
+            with pytest.raises(EnsureError, match=f"belongs to the podlab user {own_user!r}"):
+                await claim_namespace(client, own[0], "intruder", "podlab")
+
+    asyncio.run(run())
+    after = get_json(kube, "namespace", foreign)["metadata"]
+    assert after["labels"] == before["labels"]
+    assert after["resourceVersion"] == before["resourceVersion"]
+    kube.kubectl("delete", "namespace", foreign, namespace_for(own_user), "--wait=false")

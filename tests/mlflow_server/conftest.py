@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,21 +31,40 @@ class Stack:
     def url(self) -> str:
         return self.server.url
 
-    def raw(self, method: str, target: str, user: str) -> tuple[int, str]:
-        """Send `target` byte for byte (http.client does not normalise `..` as requests does)."""
+    def raw(
+        self,
+        method: str,
+        target: str,
+        user: str,
+        body: bytes | None = b"payload",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
+        """Send `target` and `body` byte for byte (http.client does not normalise `..` or
+        re-encode JSON as requests does)."""
         parts = urlsplit(self.url)
         conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
         try:
             conn.request(
                 method,
                 target,
-                body=b"payload" if method != "GET" else None,
-                headers={"Authorization": f"Bearer {self.tokens[user]}"},
+                body=body if method != "GET" else None,
+                headers={
+                    "Authorization": f"Bearer {self.tokens.get(user, user)}",
+                    **(headers or {}),
+                },
             )
             reply = conn.getresponse()
-            return reply.status, reply.read().decode()
+            return reply.status, reply.read().decode(errors="replace")
         finally:
             conn.close()
+
+    def json(self, method: str, path: str, user: str, raw_body: bytes) -> tuple[int, Any]:
+        """POST/PATCH/DELETE exactly these JSON bytes; the reply parsed when it is JSON."""
+        status, text = self.raw(method, path, user, raw_body, {"Content-Type": "application/json"})
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
 
     def call(
         self, method: str, endpoint: str, user: str | None, body: Any = None, **kw: Any
@@ -105,23 +125,79 @@ def mlflow_stack(
         extra_env={"PODLAB_MLFLOW_ALLOWED_HOSTS": "mlflow,mlflow.podlab.svc.cluster.local"},
     )  # fmt: skip
     hub.create_user("admin", admin=True)
-    tokens = {name: hub.user_token(name)[0] for name in ("alice", "bob", "admin")}
+    tokens = {name: hub.user_token(name)[0] for name in ("alice", "bob", "carol", "admin")}
     yield Stack(hub, server, tokens)
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def volume_stack(
+    mlflow_stack: Stack, mlflow_template: Template, component_log_dir: Path, tmp_path_factory: Any
+) -> Iterator[Stack]:
+    """A second server on the same hub, its artifacts in a directory (the chart's volume)."""
+    directory = tmp_path_factory.mktemp("artifact-volume")
+    server = PodlabMlflowServer(
+        hub=mlflow_stack.hub,
+        database_url=mlflow_template.clone("mlflow_volume"),
+        s3=mlflow_stack.server.s3,
+        bucket="unused",
+        log_dir=component_log_dir,
+        service_token=mlflow_stack.server.service_token,
+        artifacts_directory=directory,
+    )
+    server.start()
+    try:
+        yield Stack(mlflow_stack.hub, server, mlflow_stack.tokens)
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session", params=["s3", "volume"])
+def any_stack(request: pytest.FixtureRequest) -> Stack:
+    """Each artifact destination in turn: the S3 bucket and the mounted directory."""
+    name = "mlflow_stack" if request.param == "s3" else "volume_stack"
+    stack: Stack = request.getfixturevalue(name)
+    return stack
+
+
 @contextlib.contextmanager
-def client_as(stack: Stack, user: str) -> Iterator[Any]:
-    """An MlflowClient authenticating as `user` (MLFLOW_TRACKING_TOKEN, as in a pod)."""
+def client_at(url: str, token: str | None, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """An MlflowClient (and MLflow's fluent API) talking to `url` with `token`, as in a pod.
+
+    The tracking URI is set both in the environment and in MLflow's process-wide state, and
+    both are restored afterwards, so tests against different servers cannot leak into each
+    other. `env` adds client settings (e.g. MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD).
+    """
+    import mlflow
     from mlflow import MlflowClient
 
-    saved = {k: os.environ.get(k) for k in ("MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN")}
-    os.environ.update(stack.server.env_for(stack.tokens[user]))
+    keys = {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", *(env or {})}
+    saved = {k: os.environ.get(k) for k in keys}
+    os.environ["MLFLOW_TRACKING_URI"] = url
+    if token is None:
+        os.environ.pop("MLFLOW_TRACKING_TOKEN", None)
+    else:
+        os.environ["MLFLOW_TRACKING_TOKEN"] = token
+    os.environ.update(env or {})
+    mlflow.set_tracking_uri(url)
+    mlflow.set_registry_uri(url)
     try:
-        yield MlflowClient(tracking_uri=stack.url, registry_uri=stack.url)
+        yield MlflowClient(tracking_uri=url, registry_uri=url)
     finally:
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+        mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+        mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+        import mlflow.tracking.fluent as fluent
+
+        fluent._active_experiment_id = None  # set_experiment() must not follow to another server
+
+
+@contextlib.contextmanager
+def client_as(stack: Stack, user: str, env: dict[str, str] | None = None) -> Iterator[Any]:
+    """An MlflowClient authenticating as `user` (MLFLOW_TRACKING_TOKEN, as in a pod)."""
+    with client_at(stack.url, stack.tokens.get(user, user), env) as client:
+        yield client

@@ -4,26 +4,38 @@ from __future__ import annotations
 
 import pytest
 
-ATTEMPTS = [
+URL_ATTEMPTS = [
     "/api/2.0/mlflow-artifacts/artifacts/../../etc/passwd",
     "/api/2.0/mlflow-artifacts/artifacts/1/%2e%2e/%2e%2e/secret",
     "/api/2.0/mlflow-artifacts/artifacts/1/%252e%252e/secret",
     "/api/2.0/mlflow-artifacts/artifacts/%2Fetc%2Fpasswd",
     "/api/2.0/mlflow-artifacts/artifacts/1/..%5c..%5csecret",
-    "/api/2.0/mlflow-artifacts/artifacts?path=../../etc",
-    "/api/2.0/mlflow-artifacts/artifacts?path=%2Fetc",
-    "/get-artifact?path=../../../etc/passwd&run_uuid=0123",
-    "/get-artifact?path=%252e%252e%252fsecret&run_uuid=0123",
-    "/model-versions/get-artifact?path=/etc/passwd&name=m&version=1",
-    "/ajax-api/2.0/mlflow/upload-artifact?run_uuid=0123&path=../x",
+    "/api/2.0/mlflow-artifacts/artifacts/1//secret",
+    "/api/2.0/mlflow-artifacts/artifacts/1/./secret",
+    "/api/2.0/mlflow-artifacts/artifacts/1/%00secret",
+]
+QUERY_ATTEMPTS = [
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts?path=../../etc"),
+    ("GET", "/api/2.0/mlflow-artifacts/artifacts?path=%2Fetc"),
+    ("GET", "/get-artifact?path=../../../etc/passwd&run_uuid=0123"),
+    ("GET", "/get-artifact?path=%252e%252e%252fsecret&run_uuid=0123"),
+    ("GET", "/model-versions/get-artifact?path=/etc/passwd&name=m&version=1"),
+    ("POST", "/ajax-api/2.0/mlflow/upload-artifact?run_uuid=0123&path=../x"),
+    ("GET", "/ajax-api/2.0/mlflow/logged-models/m-1/artifacts/files?artifact_file_path=a/../../b"),
 ]
 
 
-@pytest.mark.parametrize("target", ATTEMPTS)
-@pytest.mark.parametrize("method", ["GET", "PUT"])
-def test_traversal_is_rejected(mlflow_stack, target, method):
-    if method == "PUT" and "mlflow-artifacts/artifacts/" not in target:
-        method = "POST" if "upload-artifact" in target else "GET"
+@pytest.mark.parametrize("target", URL_ATTEMPTS)
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_a_non_canonical_path_is_refused_before_anything_runs(mlflow_stack, target, method):
+    status, body = mlflow_stack.raw(method, target, "admin")
+    assert status == 400, body
+    assert "The request path" in body
+    assert "one spelling of each path" in body
+
+
+@pytest.mark.parametrize(("method", "target"), QUERY_ATTEMPTS)
+def test_a_path_parameter_leaving_the_root_is_refused(mlflow_stack, method, target):
     status, body = mlflow_stack.raw(method, target, "admin")
     assert status == 400, body
     assert "Invalid artifact path" in body

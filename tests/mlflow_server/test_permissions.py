@@ -81,7 +81,7 @@ def test_bob_cannot_delete_alices_experiment_or_model_but_an_admin_can(mlflow_st
         ("POST", "experiments/update", {"experiment_id": exp, "new_name": "bobs"}),
         ("DELETE", "registered-models/delete", {"name": model}),
         ("POST", "registered-models/rename", {"name": model, "new_name": "bobs"}),
-        ("POST", "registered-models/alias", {"name": model, "alias": "champion", "version": 1}),
+        ("POST", "registered-models/alias", {"name": model, "alias": "champion", "version": "1"}),
         ("DELETE", "model-versions/delete", {"name": model, "version": "1"}),
     ]
     for method, endpoint, body in bob_attempts:

@@ -1,7 +1,8 @@
-"""Every route the server has is behind authentication, and every rule names a real route.
+"""Every route the server has is behind authentication, and every route has exactly one rule.
 
 The routes are read from the installed MLflow's own application (FastAPI routers and the
-mounted Flask app), so a route added by an MLflow upgrade is probed without editing this test.
+mounted Flask app) by the gate's own route index, so a route added by an MLflow upgrade is
+probed without editing this test, and is refused until podlab_mlflow/rules.py names it.
 """
 
 from __future__ import annotations
@@ -14,37 +15,25 @@ import sys
 import pytest
 import requests
 
-from podlab_mlflow import policy
+from podlab_mlflow.rules import TABLE, Access
 
 ENUMERATE = r"""
 import json, os, warnings
 warnings.simplefilter("ignore")
 os.environ["MLFLOW_SERVER_ENABLE_JOB_EXECUTION"] = "false"
-from mlflow.server import app as flask_app
-from mlflow.server.fastapi_app import app
-routes = []
-for route in app.routes:
-    ctx = getattr(route, "include_context", None)
-    inner = ctx.included_router.routes if ctx is not None else [route]
-    prefix = ctx.prefix if ctx is not None else ""
-    for r in inner:
-        if getattr(r, "path", None):
-            routes.append([prefix + r.path, sorted(getattr(r, "methods", None) or ["GET"])])
-for rule in flask_app.url_map.iter_rules():
-    routes.append([rule.rule, sorted(rule.methods - {"HEAD", "OPTIONS"})])
-print(json.dumps(routes))
+from podlab_mlflow.routes import RouteIndex
+print(json.dumps(RouteIndex.from_mlflow().endpoints()))
 """
 
 
-def _server_routes() -> list[tuple[str, str]]:
+@pytest.fixture(scope="module")
+def routes() -> list[tuple[str, str, str]]:
     out = subprocess.run(
-        [sys.executable, "-c", ENUMERATE], capture_output=True, text=True, check=True, timeout=120
+        [sys.executable, "-c", ENUMERATE], capture_output=True, text=True, check=True, timeout=180
     ).stdout
-    pairs = set()
-    for path, methods in json.loads(out.strip().splitlines()[-1]):
-        for method in methods:
-            pairs.add((path, method))
-    return sorted(pairs)
+    found = [tuple(item) for item in json.loads(out.strip().splitlines()[-1])]
+    assert len(found) > 300, "MLflow's route table looks empty: the enumeration is broken"
+    return found
 
 
 def _concrete(path: str) -> str:
@@ -52,16 +41,30 @@ def _concrete(path: str) -> str:
     return re.sub(r"<[^>]+>|\{[^}]+\}", "x1", path)
 
 
-@pytest.fixture(scope="module")
-def routes():
-    found = _server_routes()
-    assert len(found) > 300, "MLflow's route table looks empty: the enumeration is broken"
-    return found
+def test_every_route_has_a_rule(routes):
+    """Deny by default is a promise only if the table is complete for this MLflow."""
+    missing = sorted(
+        {f"{key}  ({method} {template})" for method, template, key in routes if key not in TABLE}
+    )
+    assert not missing, "MLflow routes without a rule in podlab_mlflow/rules.py:\n" + "\n".join(
+        missing
+    )
+
+
+def test_every_rule_names_a_route(routes):
+    """A rule for an endpoint MLflow renamed would silently guard nothing."""
+    keys = {key for _, _, key in routes}
+    assert set(TABLE) - keys == set()
+
+
+def test_only_health_is_public(routes):
+    public = {key for key, rule in TABLE.items() if rule.access is Access.PUBLIC}
+    assert public == {"asgi:server_info_api.health", "flask:health"}
 
 
 def test_every_route_requires_a_token(mlflow_stack, routes):
     unauthenticated = []
-    for path, method in routes:
+    for method, path, _ in routes:
         url = mlflow_stack.url + _concrete(path)
         for headers in ({}, {"Authorization": "Bearer not-a-hub-token"}):
             reply = requests.request(method, url, headers=headers, timeout=30)
@@ -74,18 +77,12 @@ def test_every_route_requires_a_token(mlflow_stack, routes):
     )
 
 
-def test_every_restricted_endpoint_exists(routes):
-    """A rule for an endpoint MLflow renamed would silently guard nothing."""
-    endpoints = set()
-    for path, _ in routes:
-        if match := policy.API.match(path):
-            endpoints.add(match.group("endpoint"))
-    named = policy.RUN_OWNER | policy.EXPERIMENT_OWNER | policy.MODEL_OWNER | set(policy.CREATE)
-    assert named - endpoints == set()
-
-
-def test_owner_rules_apply_under_every_api_prefix(routes):
-    for path, method in routes:
-        match = policy.API.match(path)
-        if match and match.group("endpoint") in policy.MODEL_OWNER and method != "GET":
-            assert policy.classify(method, _concrete(path)).rule is policy.Rule.MODEL_OWNER
+def test_an_unknown_endpoint_is_refused_after_authentication(mlflow_stack):
+    for method, path in [
+        ("POST", "/api/2.0/mlflow/runs/log-everything"),
+        ("GET", "/api/9.9/mlflow/runs/get"),
+        ("DELETE", "/api/2.0/mlflow/runs/get"),
+    ]:
+        reply = mlflow_stack.call(method, path, "alice")
+        assert reply.status_code == 404, (path, reply.text)
+        assert reply.json()["error_code"] == "ENDPOINT_NOT_FOUND"

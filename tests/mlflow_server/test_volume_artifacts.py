@@ -7,39 +7,20 @@ that leaves the directory, and nothing written until the directory exists.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.mlflow_server.conftest import Stack, Template, client_as
-from tests.support.podlab_mlflow import PodlabMlflowServer
+from tests.mlflow_server.conftest import Stack, client_as
 
 
-@pytest.fixture(scope="module")
-def volume_stack(
-    mlflow_stack: Stack, mlflow_template: Template, component_log_dir: Path, tmp_path_factory
-) -> Iterator[tuple[Stack, Path]]:
-    """A second server on the same hub, its artifacts in a fresh directory."""
-    directory = tmp_path_factory.mktemp("artifact-volume")
-    server = PodlabMlflowServer(
-        hub=mlflow_stack.hub,
-        database_url=mlflow_template.clone("mlflow_volume"),
-        s3=mlflow_stack.server.s3,
-        bucket="unused",
-        log_dir=component_log_dir,
-        service_token=mlflow_stack.server.service_token,
-        artifacts_directory=directory,
-    )
-    server.start()
-    try:
-        yield Stack(mlflow_stack.hub, server, mlflow_stack.tokens), directory
-    finally:
-        server.stop()
+@pytest.fixture
+def volume(volume_stack: Stack) -> tuple[Stack, Path]:
+    return volume_stack, Path(volume_stack.server.artifacts_destination)
 
 
-def test_artifacts_round_trip_through_the_server_into_the_directory(volume_stack, tmp_path):
-    stack, directory = volume_stack
+def test_artifacts_round_trip_through_the_server_into_the_directory(volume, tmp_path):
+    stack, directory = volume
     source = tmp_path / "notes.txt"
     source.write_text("kept on the volume\n")
     with client_as(stack, "alice") as client:
@@ -58,8 +39,8 @@ def test_artifacts_round_trip_through_the_server_into_the_directory(volume_stack
     assert run.info.run_id in stored[0].parts
 
 
-def test_another_user_cannot_write_into_a_run_they_do_not_own(volume_stack, tmp_path):
-    stack, directory = volume_stack
+def test_another_user_cannot_write_into_a_run_they_do_not_own(volume, tmp_path):
+    stack, directory = volume
     source = tmp_path / "intruder.txt"
     source.write_text("not yours\n")
     with client_as(stack, "alice") as client:
@@ -77,8 +58,8 @@ def test_another_user_cannot_write_into_a_run_they_do_not_own(volume_stack, tmp_
         "/api/2.0/mlflow-artifacts/artifacts/%2Ftmp%2Fescaped.txt",
     ],
 )
-def test_no_path_leaves_the_directory(volume_stack, target):
-    stack, directory = volume_stack
+def test_no_path_leaves_the_directory(volume, target):
+    stack, directory = volume
     status, body = stack.raw("PUT", target, "admin")
     assert status == 400, body
     assert not list(directory.parent.rglob("escaped.txt"))

@@ -167,8 +167,12 @@ class FakeKubeAPI:
 
     # -- what tests look at ----------------------------------------------------------------
     def store(self, obj: dict[str, Any]) -> None:
-        """Keep a core-group object as the API server would return it (Secret, ConfigMap)."""
+        """Keep a core-group object as the API server would return it (Secret, ConfigMap, or
+        a Namespace someone else created)."""
         meta = obj["metadata"]
+        if obj["kind"] == "Namespace":
+            self.objects[f"/api/v1/namespaces/{meta['name']}"] = obj
+            return
         plural = {"Secret": "secrets", "ConfigMap": "configmaps"}[obj["kind"]]
         self.objects[f"/api/v1/namespaces/{meta['namespace']}/{plural}/{meta['name']}"] = obj
 

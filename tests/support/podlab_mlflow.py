@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from podlab.localstack.mlflow import SERVICE_NAME, MlflowServer, hub_service_entry, user_role
+from podlab.localstack.mlflow import MlflowServer, hub_config
+from podlab.mlflow_service import SERVICE_NAME
 from tests.support.jupyterhub import JupyterHubServer
 from tests.support.postgres import PostgresServer
 from tests.support.process import free_port
@@ -31,14 +32,10 @@ __all__ = [
 def hub_service_config(port: int, api_token: str, host: str = "127.0.0.1") -> str:
     """jupyterhub_config.py lines registering the MLflow service (as `make up` does).
 
-    The service itself needs no scopes (tokens are checked with the token itself); users need
-    `access:services!service=mlflow` to complete the browser OAuth login.
+    Users get `access:services!service=mlflow` (their tokens may use the server), the hub's
+    admin users the `mlflow-admin` role (podlab.mlflow_service).
     """
-    service = hub_service_entry(f"http://{host}:{port}", api_token)
-    return (
-        f"c.JupyterHub.services.append({service!r})\n"
-        f"c.JupyterHub.load_roles.append({user_role()!r})\n"
-    )
+    return hub_config(f"http://{host}:{port}", api_token)
 
 
 class PodlabMlflowServer(MlflowServer):

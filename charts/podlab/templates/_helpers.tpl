@@ -410,6 +410,19 @@ renders first, the admin sees the whole list.
 {{- join "," (uniq $hosts) -}}
 {{- end -}}
 
+{{/* Origins browsers open podlab under: proxy.publicUrl and each ingress host (https and
+     http). MLflow's UI posts with one of them as Origin, and its host as Host. */}}
+{{- define "podlab.publicOrigins" -}}
+{{- $origins := list -}}
+{{- with .Values.proxy.publicUrl }}{{ $origins = append $origins (trimSuffix "/" .) }}{{ end -}}
+{{- range .Values.proxy.ingress.hosts }}
+{{- if not (contains "*" .) }}
+{{- $origins = concat $origins (list (printf "https://%s" .) (printf "http://%s" .)) -}}
+{{- end }}
+{{- end -}}
+{{- join "," (uniq $origins) -}}
+{{- end -}}
+
 {{/* The environment `podlab-mlflow migrate|serve` reads (mlflow-server/src/podlab_mlflow/settings.py). */}}
 {{- define "podlab.mlflow.databaseEnv" -}}
 {{ include "podlab.dbEnv" (dict "root" . "component" "mlflow" "prefix" "PODLAB_MLFLOW_DB" "passwordEnv" "PODLAB_MLFLOW_DATABASE_PASSWORD") }}

@@ -31,6 +31,7 @@ from traitlets import Dict, Unicode, default
 from podlab.config import ConfigError, PodlabConfig, Profile
 from podlab.integrations import integration_env
 from podlab.k8s import SERVICE_ACCOUNT, capacity, namespace_objects
+from podlab.k8s.claim import claim_namespace
 from podlab.k8s.ensure import apply_objects
 from podlab.k8s.objects import MANAGED_BY, POD_SECURITY_LABELS, spark_on_kubernetes
 from podlab.names import NAMESPACE_PREFIX
@@ -342,10 +343,16 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
             self.user.name,
             profile.slug,
         )
-        applied = await apply_objects(
+        manifests = self.namespace_manifests()
+        await claim_namespace(
             self.api.api_client,
-            self.namespace_manifests(),
+            manifests[0],
+            self.user.name,
+            self.platform_namespace,
             request_timeout=self.k8s_api_request_timeout,
+        )
+        applied = await apply_objects(
+            self.api.api_client, manifests, request_timeout=self.k8s_api_request_timeout
         )
         self.log.info("Applied %s", ", ".join(f"{a.kind} {a.name}" for a in applied))
 

@@ -12,7 +12,9 @@ import logging
 from podlab_mlflow.gate import ASGIApp, PodlabGate
 from podlab_mlflow.hubauth import HubAuthenticator
 from podlab_mlflow.owners import OwnerStore
+from podlab_mlflow.routes import RouteIndex
 from podlab_mlflow.settings import load_settings
+from podlab_mlflow.storage import ArtifactStore
 
 _logger = logging.getLogger(__name__)
 
@@ -29,5 +31,7 @@ def create_app() -> ASGIApp:
         settings.hub_api_url, settings.hub_api_token, settings.token_cache_ttl
     )
     owners = OwnerStore(settings.database_url)
+    routes = RouteIndex.from_mlflow()
+    store = ArtifactStore(settings.artifacts_destination, settings.s3_endpoint_url)
     _logger.info("podlab MLflow gate ready (hub %s)", settings.hub_api_url)
-    return PodlabGate(mlflow_app, settings, authenticator, owners)
+    return PodlabGate(mlflow_app, settings, authenticator, owners, routes, store)

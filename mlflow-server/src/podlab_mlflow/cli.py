@@ -102,6 +102,8 @@ def server_environment(settings: Settings) -> dict[str, str]:
     }
     if settings.s3_endpoint_url:
         env["MLFLOW_S3_ENDPOINT_URL"] = settings.s3_endpoint_url
+    if settings.allowed_origins:  # the UI's own POSTs carry the public origin
+        env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] = ",".join(settings.allowed_origins)
     return env
 
 

@@ -1,9 +1,12 @@
-"""The ASGI layer in front of MLflow: authenticate, authorise, and stamp the caller's identity.
+"""The ASGI layer in front of MLflow: canonical path, identity, the rule, then MLflow.
 
-It wraps MLflow's whole application (FastAPI routes and the mounted Flask app alike), so no
-route can be added by an MLflow upgrade without passing through it: the only exception is
-`/health`. It works on raw ASGI messages, buffering only the small JSON bodies it must read
-(ids to check, `mlflow.user` to overwrite); artifact uploads and downloads stream through.
+It wraps MLflow's whole application (FastAPI routes and the mounted Flask app alike). For
+every request it (1) refuses a path that is not written canonically, (2) finds the endpoint
+MLflow will run (`routes`) and its rule (`rules`; none means refused), (3) checks the caller's
+hub token and its scopes, (4) parses the body once with MLflow's parser when the rule needs a
+value from it, (5) applies the rule (`authorize`) and (6) forwards exactly what was checked.
+Reads and artifact transfers stream through untouched; only the small JSON bodies a rule
+needs are buffered.
 """
 
 from __future__ import annotations
@@ -12,31 +15,33 @@ import base64
 import binascii
 import json
 import logging
-import secrets
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
 from typing import Any
-from urllib.parse import parse_qsl, quote, urlencode
+from urllib.parse import parse_qsl
 
 import anyio.to_thread
 from sqlalchemy.exc import DBAPIError
 
-from podlab_mlflow.hubauth import HubAuthenticator, HubRejected, HubUnavailable, HubUser
-from podlab_mlflow.owners import EXPERIMENT, REGISTERED_MODEL, OwnerStore
-from podlab_mlflow.policy import (
-    DIRECT_S3_CAPABILITIES,
-    MODEL_ARTIFACT,
-    PATH_PARAMS,
-    PRESIGNED,
-    RUN_ARTIFACT,
-    SERVER_INFO,
-    Decision,
-    Rule,
-    classify,
-    fully_unquote,
-    unsafe_path_reason,
+from podlab_mlflow import grants, oauth
+from podlab_mlflow.authorize import Call, Plan, decide
+from podlab_mlflow.errors import (
+    Denied,
+    bad_request,
+    forbidden,
+    not_found,
+    send_denied,
+    send_json,
+    unauthenticated,
+    unavailable,
 )
+from podlab_mlflow.hubauth import HubAuthenticator, HubRejected, HubUnavailable, HubUser
+from podlab_mlflow.messages import flask_request, parse_body
+from podlab_mlflow.owners import OwnerStore
+from podlab_mlflow.paths import url_path_problem
+from podlab_mlflow.routes import Route, RouteIndex
+from podlab_mlflow.rules import Access, Rule, reads_body, reads_database, rule_for
 from podlab_mlflow.settings import Settings
+from podlab_mlflow.storage import ArtifactStore
 
 _logger = logging.getLogger(__name__)
 
@@ -46,42 +51,14 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-TOKEN_COOKIE = "podlab-mlflow-token"  # noqa: S105  (a cookie name)
-STATE_COOKIE = "podlab-mlflow-oauth-state"
-MLFLOW_USER = "mlflow.user"
 MAX_JSON_BODY = 64 * 1024 * 1024  # log-batch bodies are small; this bounds a hostile one
-
-
-class Denied(Exception):
-    """Stop the request with an MLflow-style JSON error."""
-
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = headers or {}
-
-
-def _unauthenticated(message: str) -> Denied:
-    return Denied(
-        401,
-        "UNAUTHENTICATED",
-        message,
-        {"WWW-Authenticate": 'Bearer realm="podlab-mlflow"'},
-    )
-
-
-def _forbidden(message: str) -> Denied:
-    return Denied(403, "PERMISSION_DENIED", message)
-
-
-def _bad_request(message: str) -> Denied:
-    return Denied(400, "INVALID_PARAMETER_VALUE", message)
-
-
-def _headers(scope: Scope) -> dict[str, str]:
-    return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+# server-info keys that make clients move artifacts directly to/from the bucket.
+DIRECT_S3_CAPABILITIES = (
+    "multipart_uploads_enabled",
+    "multipart_downloads_enabled",
+    "presigned_upload_run_id_supported",
+    "presigned_upload_model_id_supported",
+)
 
 
 def token_from_headers(headers: dict[str, str]) -> str | None:
@@ -99,37 +76,7 @@ def token_from_headers(headers: dict[str, str]) -> str | None:
                 return ""
             return password
         return ""  # an Authorization header we cannot use is a bad token, not "no token"
-    cookie = SimpleCookie()
-    try:
-        cookie.load(headers.get("cookie", ""))
-    except Exception:
-        return None
-    morsel = cookie.get(TOKEN_COOKIE)
-    return morsel.value if morsel and morsel.value else None
-
-
-async def _send_json(send: Send, status: int, body: Any, headers: dict[str, str]) -> None:
-    payload = json.dumps(body).encode()
-    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
-    await send({"type": "http.response.body", "body": payload})
-
-
-async def _redirect(send: Send, location: str, cookies: list[str]) -> None:
-    headers = [(b"location", location.encode()), (b"content-length", b"0")]
-    headers += [(b"set-cookie", c.encode()) for c in cookies]
-    await send({"type": "http.response.start", "status": 302, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
-
-
-def _cookie(name: str, value: str, path: str, secure: bool, max_age: int | None = None) -> str:
-    parts = [f"{name}={value}", f"Path={path}", "HttpOnly", "SameSite=Lax"]
-    if secure:
-        parts.append("Secure")
-    if max_age is not None:
-        parts.append(f"Max-Age={max_age}")
-    return "; ".join(parts)
+    return oauth.cookie_value(headers, oauth.TOKEN_COOKIE)
 
 
 class PodlabGate:
@@ -139,11 +86,15 @@ class PodlabGate:
         settings: Settings,
         authenticator: HubAuthenticator,
         owners: OwnerStore,
+        routes: RouteIndex,
+        store: ArtifactStore,
     ) -> None:
         self.app = app
         self.settings = settings
         self.auth = authenticator
         self.owners = owners
+        self.routes = routes
+        self.store = store
         self.prefix = settings.service_prefix  # e.g. /services/mlflow/
 
     # -- entry -------------------------------------------------------------------------------
@@ -151,29 +102,19 @@ class PodlabGate:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        scope, public_prefix = self._strip_prefix(scope)
+        scope, public = self._strip_prefix(scope)
         try:
             try:
-                await self._handle(scope, receive, send, public_prefix)
+                await self._handle(scope, receive, send, public)
             except DBAPIError as err:
                 # Only the gate's own lookups reach here (MLflow answers its own errors).
                 _logger.error("ownership lookup failed: %s", err)
-                raise Denied(
-                    503,
-                    "TEMPORARILY_UNAVAILABLE",
-                    "The tracking database is not answering; retry shortly",
-                    {"Retry-After": "2"},
-                ) from err
+                raise unavailable("The tracking database is not answering; retry shortly") from err
         except Denied as denied:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 1008})
                 return
-            await _send_json(
-                send,
-                denied.status,
-                {"error_code": denied.code, "message": denied.message},
-                denied.headers,
-            )
+            await send_denied(send, denied)
 
     def _strip_prefix(self, scope: Scope) -> tuple[Scope, str]:
         """Serve both /services/mlflow/... (through the hub's proxy) and /... (in-cluster)."""
@@ -190,225 +131,143 @@ class PodlabGate:
         return scope, "/"
 
     async def _handle(self, scope: Scope, receive: Receive, send: Send, public: str) -> None:
-        method = scope.get("method", "GET")
-        path = scope["path"]
-        decision = classify(method, path)
-        if decision.rule is Rule.PUBLIC:
+        method = str(scope.get("method", "GET")).upper()
+        path: str = scope["path"]
+        raw = scope.get("raw_path")
+        if problem := url_path_problem(path, raw if isinstance(raw, bytes) else None):
+            raise bad_request(
+                f"The request path {path!r} {problem}. podlab's server accepts one spelling of "
+                "each path."
+            )
+        route = None if grants.is_grants_path(path) else self.routes.resolve(method, path)
+        rule = rule_for(route.key) if route is not None else None
+        if rule is not None and rule.access is Access.PUBLIC:
             await self.app(scope, receive, send)
             return
         if path == "/oauth_callback":
-            await self._oauth_callback(scope, send, public)
+            await oauth.callback(scope, send, public, self.settings, self.auth)
             return
-        query = parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-        self._check_paths(scope, decision, query)
-        headers = _headers(scope)
+        headers = oauth.headers_of(scope)
         token = token_from_headers(headers)
         if token is None:
-            if self._is_browser_page(method, path, headers):
-                await self._start_login(scope, send, public)
+            if oauth.is_browser_page(method, path, headers):
+                await oauth.start_login(scope, send, public, self.settings)
                 return
-            raise _unauthenticated(
+            raise unauthenticated(
                 "No credentials: send 'Authorization: Bearer <JupyterHub API token>' "
                 "(in a podlab pod, MLFLOW_TRACKING_TOKEN is already set to your token), or log "
                 f"in through JupyterHub at {self.prefix}"
             )
         user = await self._identify(token)
-        await self._authorize(scope, receive, send, decision, user, query)
+        if grants.is_grants_path(path):
+            await self._grants(scope, receive, send, method, path, user)
+            return
+        if route is None:
+            raise Denied(
+                404,
+                "ENDPOINT_NOT_FOUND",
+                f"No MLflow endpoint answers {method} {path}; check the URL and method",
+            )
+        if rule is None:
+            raise forbidden(
+                f"{method} {route.template} is not enabled on podlab's MLflow server (no rule "
+                "in podlab_mlflow/rules.py); ask an administrator if you need it"
+            )
+        await self._apply(scope, receive, send, route, rule, user)
 
     async def _identify(self, token: str) -> HubUser:
         if not token:
-            raise _unauthenticated("The Authorization header is not 'Bearer <token>'")
+            raise unauthenticated("The Authorization header is not 'Bearer <token>'")
         try:
             user = await self.auth.identify(token)
         except HubUnavailable as err:
             _logger.error("token check failed: %s", err)
-            raise Denied(
-                503,
-                "TEMPORARILY_UNAVAILABLE",
-                "JupyterHub, which checks tokens, is not answering; retry shortly",
-                {"Retry-After": "2"},
+            raise unavailable(
+                "JupyterHub, which checks tokens, is not answering; retry shortly"
             ) from err
         except HubRejected as err:
-            raise _forbidden(str(err)) from err
+            raise forbidden(str(err)) from err
         if user is None:
-            raise _unauthenticated(
+            raise unauthenticated(
                 "The token was not accepted by JupyterHub (unknown, expired or revoked): "
                 "create a new one in the hub's Token page or restart your server"
             )
+        if not user.may_use_mlflow:
+            raise forbidden(
+                f"This token of {user.name!r} may not be used for MLflow: it lacks the scope "
+                "access:services!service=mlflow. Use your server's JUPYTERHUB_API_TOKEN (set as "
+                "MLFLOW_TRACKING_TOKEN in podlab pods) or create a token with that scope on the "
+                "hub's Token page."
+            )
         return user
 
-    # -- authorisation -------------------------------------------------------------------------
-    async def _authorize(
+    # -- the rule ----------------------------------------------------------------------------
+    async def _apply(
+        self, scope: Scope, receive: Receive, send: Send, route: Route, rule: Rule, user: HubUser
+    ) -> None:
+        method = str(scope.get("method", "GET")).upper()
+        if method == "OPTIONS" or (
+            rule.access is Access.SIGNED_IN and rule.artifact is None and not rule.direct_storage
+        ):
+            await self.app(scope, receive, send)  # reads and open writes: stream straight on
+            return
+        if rule.access is Access.SERVER_INFO and not self.settings.presigned_urls:
+            await self._server_info_without_direct_s3(scope, receive, send)
+            return
+        body: bytes | None = None
+        message = None
+        if reads_body(rule) and route.message is not None and method not in ("GET", "HEAD"):
+            body, receive = await self._read_body(receive)
+        request = flask_request(
+            method, scope["headers"], scope.get("query_string", b""), body or b""
+        )
+        if body is not None:
+            message = parse_body(route.message, request, body)
+        call = Call(route, rule, user, message, request, self.settings.presigned_urls)
+        if reads_database(rule):
+            plan = await anyio.to_thread.run_sync(decide, call, self.owners)
+        else:
+            plan = decide(call, self.owners)
+        await self._forward(scope, receive, send, rule, plan, body, user.name)
+
+    async def _forward(
         self,
         scope: Scope,
         receive: Receive,
         send: Send,
-        decision: Decision,
-        user: HubUser,
-        query: list[tuple[str, str]],
+        rule: Rule,
+        plan: Plan,
+        body: bytes | None,
+        caller: str,
     ) -> None:
-        rule = decision.rule
-        if not self.settings.presigned_urls:
-            if PRESIGNED.search(scope["path"]):
-                raise Denied(
-                    501,
-                    "NOT_IMPLEMENTED",
-                    "Presigned bucket URLs are disabled on this server "
-                    "(PODLAB_MLFLOW_PRESIGNED_URLS=false): artifacts go through the server",
-                )
-            if SERVER_INFO.match(scope["path"]) and scope.get("method") == "GET":
-                await self._server_info_without_direct_s3(scope, receive, send)
-                return
-        if rule in (Rule.READ, Rule.WRITE, Rule.ARTIFACT_READ):
+        if plan.body is not None:
+            scope, receive = self._with_body(scope, plan.body, receive)
+        elif body is not None:
+            receive = self._replay(body, receive)
+        if plan.record or plan.renamed or plan.deleted:
+            await self._forward_and_record(scope, receive, send, plan, caller)
+        elif (
+            rule.access is Access.ARTIFACT_READ
+            and plan.artifact_key is not None
+            and rule.artifact is not None
+            and not rule.artifact.listing
+        ):
+            await self._forward_read(scope, receive, send, plan.artifact_key)
+        else:
             await self.app(scope, receive, send)
-            return
-        if rule is Rule.ADMIN:
-            if not user.admin:
-                raise _forbidden(
-                    f"{decision.endpoint or scope['path']} changes server-wide configuration: "
-                    "only hub admins may call it"
-                )
-            await self.app(scope, receive, send)
-            return
-        if rule is Rule.ARTIFACT_WRITE:
-            await self._check_artifact_write(decision.artifact_path or "", user)
-            await self.app(scope, receive, send)
-            return
-        if rule is Rule.RUN_OWNER and decision.endpoint == "upload-artifact":
-            await self._require_run_owner({}, query, user, decision.endpoint)
-            await self.app(scope, receive, send)
-            return
-        body, receive = await self._read_json(scope, receive)
-        if rule is Rule.CREATE_RUN:
-            body["user_id"] = user.name
-            tags = [t for t in body.get("tags") or [] if t.get("key") != MLFLOW_USER]
-            body["tags"] = [*tags, {"key": MLFLOW_USER, "value": user.name}]
-            await self.app(self._with_body(scope, body), self._replay(body, receive), send)
-            return
-        if rule is Rule.RUN_OWNER:
-            owner = await self._require_run_owner(body, query, user, decision.endpoint)
-            self._stamp_run_user(body, owner, decision.endpoint)
-            await self.app(self._with_body(scope, body), self._replay(body, receive), send)
-            return
-        if rule is Rule.CREATE_EXPERIMENT:
-            await self._forward_and_record(scope, body, receive, send, user, EXPERIMENT)
-            return
-        if rule is Rule.CREATE_MODEL:
-            await self._forward_and_record(scope, body, receive, send, user, REGISTERED_MODEL)
-            return
-        if rule is Rule.EXPERIMENT_OWNER:
-            experiment = str(body.get("experiment_id") or "")
-            if not experiment:
-                raise _bad_request(f"{decision.endpoint}: experiment_id is required")
-            await self._require_owner(EXPERIMENT, experiment, user, "experiment")
-            await self.app(self._with_body(scope, body), self._replay(body, receive), send)
-            return
-        if rule is Rule.MODEL_OWNER:
-            name = str(body.get("name") or "")
-            if not name:
-                raise _bad_request(f"{decision.endpoint}: name is required")
-            await self._require_owner(REGISTERED_MODEL, name, user, "registered model")
-            if decision.endpoint in ("registered-models/rename", "registered-models/delete"):
-                await self._forward_and_track(scope, body, receive, send, decision.endpoint, name)
-                return
-            await self.app(self._with_body(scope, body), self._replay(body, receive), send)
-            return
-        raise _forbidden(f"no rule for {scope['path']}")  # pragma: no cover (exhaustive)
 
-    async def _server_info_without_direct_s3(
-        self, scope: Scope, receive: Receive, send: Send
+    async def _grants(
+        self, scope: Scope, receive: Receive, send: Send, method: str, path: str, user: HubUser
     ) -> None:
-        """Tell clients to keep artifacts on the proxied path (no presigned bucket URLs)."""
-        status, payload, flush = await self._forward_capturing(scope, None, receive, send)
-        if status != 200:
-            await flush()
-            return
-        info = json.loads(payload)
-        for key in DIRECT_S3_CAPABILITIES:
-            if key in info:
-                info[key] = False
-        await _send_json(send, 200, info, {})
-
-    async def _require_owner(self, kind: str, key: str, user: HubUser, what: str) -> None:
-        owner = await anyio.to_thread.run_sync(self.owners.owner, kind, key)
-        if user.admin or owner == user.name:
-            return
-        if owner is None:
-            raise _forbidden(
-                f"The {what} {key!r} has no recorded owner (created before podlab, or by "
-                "MLflow itself): only hub admins may change it"
-            )
-        raise _forbidden(
-            f"The {what} {key!r} belongs to {owner!r}: only its owner or a hub admin may "
-            "delete, rename or re-tag it, or change its versions and aliases"
+        raw, _ = await self._read_body(receive)
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        status, payload = await anyio.to_thread.run_sync(
+            grants.handle, method, path, query, raw, user, self.owners
         )
-
-    async def _require_run_owner(
-        self, body: dict[str, Any], query: list[tuple[str, str]], user: HubUser, endpoint: str
-    ) -> str:
-        ids = {str(body[k]) for k in ("run_id", "run_uuid") if body.get(k)}
-        ids |= {v for k, v in query if k in ("run_id", "run_uuid") and v}
-        if not ids:
-            raise _bad_request(f"{endpoint}: run_id is required")
-        owner = ""
-        for run_id in sorted(ids):
-            found = await anyio.to_thread.run_sync(self.owners.run_owner, run_id)
-            owner = found or ""
-            if not owner:
-                if user.admin:
-                    continue  # let MLflow answer RESOURCE_DOES_NOT_EXIST
-                raise Denied(404, "RESOURCE_DOES_NOT_EXIST", f"Run with id={run_id} not found")
-            if owner != user.name and not user.admin:
-                raise _forbidden(
-                    f"Run {run_id} belongs to {owner!r}: only its owner or a hub admin may "
-                    "change it"
-                )
-        return owner or user.name
-
-    def _stamp_run_user(self, body: dict[str, Any], owner: str, endpoint: str) -> None:
-        """mlflow.user stays the run's owner, whatever a client sends later."""
-        if endpoint in ("runs/set-tag", "runs/delete-tag") and body.get("key") == MLFLOW_USER:
-            if endpoint == "runs/delete-tag":
-                raise _forbidden("mlflow.user is recorded by the server and cannot be deleted")
-            body["value"] = owner
-        if endpoint == "runs/log-batch":
-            for tag in body.get("tags") or []:
-                if isinstance(tag, dict) and tag.get("key") == MLFLOW_USER:
-                    tag["value"] = owner
-
-    async def _check_artifact_write(self, artifact_path: str, user: HubUser) -> None:
-        path = fully_unquote(artifact_path)
-        if user.admin:
-            return
-        if run := RUN_ARTIFACT.match(path):
-            owner = await anyio.to_thread.run_sync(self.owners.run_owner, run.group("run"))
-            if owner is not None and owner != user.name:
-                raise _forbidden(f"The artifacts of run {run.group('run')} belong to {owner!r}")
-            return
-        if model := MODEL_ARTIFACT.match(path):
-            exists, owner = await anyio.to_thread.run_sync(
-                self.owners.logged_model_owner, model.group("model")
-            )
-            if exists and owner is not None and owner != user.name:
-                raise _forbidden(
-                    f"The artifacts of logged model {model.group('model')} belong to {owner!r}"
-                )
-
-    def _check_paths(self, scope: Scope, decision: Decision, query: list[tuple[str, str]]) -> None:
-        """Reject artifact paths that could leave the artifact root, however encoded."""
-        candidates = [v for k, v in query if k in PATH_PARAMS]
-        if decision.artifact_path is not None:
-            candidates.append(decision.artifact_path)
-            raw = scope.get("raw_path")
-            if isinstance(raw, bytes):
-                marker = raw.decode("latin-1").split("/mlflow-artifacts/", 1)[-1]
-                candidates.append(marker.split("/", 1)[1] if "/" in marker else "")
-        for value in candidates:
-            if reason := unsafe_path_reason(value):
-                raise _bad_request(f"Invalid artifact path {value!r}: it {reason}")
+        await send_json(send, status, payload, {})
 
     # -- bodies ------------------------------------------------------------------------------
-    async def _read_json(self, scope: Scope, receive: Receive) -> tuple[dict[str, Any], Receive]:
+    async def _read_body(self, receive: Receive) -> tuple[bytes, Receive]:
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -418,40 +277,18 @@ class PodlabGate:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > MAX_JSON_BODY:
-                raise Denied(413, "REQUEST_LIMIT_EXCEEDED", "request body too large")
+                raise Denied(
+                    413,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    f"request body larger than {MAX_JSON_BODY} bytes: send smaller batches",
+                )
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        raw = b"".join(chunks)
-        if not raw.strip():
-            body: Any = {}
-        else:
-            try:
-                body = json.loads(raw)
-                if isinstance(body, str):  # old clients double-encode; MLflow accepts it
-                    body = json.loads(body)
-            except ValueError as err:
-                raise _bad_request(f"The request body is not JSON: {err}") from err
-        if not isinstance(body, dict):
-            raise _bad_request("The request body must be a JSON object")
-        return body, receive
+        return b"".join(chunks), receive
 
     @staticmethod
-    def _with_body(scope: Scope, body: dict[str, Any]) -> Scope:
-        length = str(len(json.dumps(body).encode())).encode()
-        scope = dict(scope)
-        scope["headers"] = [
-            (k, v)
-            for k, v in scope["headers"]
-            if k.lower() not in (b"content-length", b"transfer-encoding", b"content-encoding")
-        ] + [(b"content-length", length)]
-        if not any(k.lower() == b"content-type" for k, _ in scope["headers"]):
-            scope["headers"].append((b"content-type", b"application/json"))
-        return scope
-
-    @staticmethod
-    def _replay(body: dict[str, Any], receive: Receive) -> Receive:
-        payload = json.dumps(body).encode()
+    def _replay(payload: bytes, receive: Receive) -> Receive:
         sent = False
 
         async def replay() -> Message:
@@ -463,147 +300,102 @@ class PodlabGate:
 
         return replay
 
-    async def _forward_capturing(
-        self, scope: Scope, body: dict[str, Any] | None, receive: Receive, send: Send
-    ) -> tuple[int, bytes, Callable[[], Awaitable[None]]]:
-        """Run MLflow, holding its (small JSON) response until the caller has acted on it."""
+    def _with_body(self, scope: Scope, payload: bytes, receive: Receive) -> tuple[Scope, Receive]:
+        scope = dict(scope)
+        scope["headers"] = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in (b"content-length", b"transfer-encoding", b"content-encoding")
+        ] + [(b"content-length", str(len(payload)).encode())]
+        return scope, self._replay(payload, receive)
+
+    # -- around MLflow -----------------------------------------------------------------------
+    async def _capture(self, scope: Scope, receive: Receive) -> tuple[int, bytes, list[Message]]:
+        """Run MLflow, holding its (small JSON) response until the gate has acted on it."""
         messages: list[Message] = []
-        status = 0
 
         async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
             messages.append(message)
 
-        if body is None:
-            await self.app(scope, receive, capture)
-        else:
-            await self.app(self._with_body(scope, body), self._replay(body, receive), capture)
+        await self.app(scope, receive, capture)
+        status = next(
+            (int(m["status"]) for m in messages if m["type"] == "http.response.start"), 500
+        )
         payload = b"".join(
             m.get("body", b"") for m in messages if m["type"] == "http.response.body"
         )
-
-        async def flush() -> None:
-            for message in messages:
-                await send(message)
-
-        return status, payload, flush
+        return status, payload, messages
 
     async def _forward_and_record(
-        self,
-        scope: Scope,
-        body: dict[str, Any],
-        receive: Receive,
-        send: Send,
-        user: HubUser,
-        kind: str,
+        self, scope: Scope, receive: Receive, send: Send, plan: Plan, caller: str
     ) -> None:
-        status, payload, flush = await self._forward_capturing(scope, body, receive, send)
+        status, payload, messages = await self._capture(scope, receive)
         if status == 200:
             try:
-                reply = json.loads(payload)
-                key = (
-                    str(reply["experiment_id"])
-                    if kind == EXPERIMENT
-                    else str(reply["registered_model"]["name"])
-                )
-                await anyio.to_thread.run_sync(self.owners.record, kind, key, user.name)
+                await anyio.to_thread.run_sync(self._after_success, plan, payload, caller)
             except Exception:
-                _logger.exception("could not record the owner of a new %s", kind)
-        await flush()
+                _logger.exception("could not update podlab's ownership records")
+        for message in messages:
+            await send(message)
 
-    async def _forward_and_track(
-        self,
-        scope: Scope,
-        body: dict[str, Any],
-        receive: Receive,
-        send: Send,
-        endpoint: str,
-        name: str,
+    def _after_success(self, plan: Plan, payload: bytes, caller: str) -> None:
+        if plan.record is not None:
+            kind, path = plan.record
+            value: Any = json.loads(payload)
+            for step in path:
+                value = value[step]
+            self.owners.record(kind, str(value), caller)
+        if plan.renamed is not None:
+            self.owners.rename("registered_model", *plan.renamed)
+        if plan.deleted is not None:
+            self.owners.forget("registered_model", plan.deleted)
+
+    async def _forward_read(self, scope: Scope, receive: Receive, send: Send, key: str) -> None:
+        """Stream a download; when MLflow fails on it, answer 404 if the artifact is missing."""
+        held: list[Message] = []
+        state = {"failed": False, "started": False}
+
+        async def guard(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                if int(message["status"]) >= 500:
+                    state["failed"] = True
+                else:
+                    state["started"] = True
+            if state["failed"]:
+                held.append(message)
+            else:
+                await send(message)
+
+        error: Exception | None = None
+        try:
+            await self.app(scope, receive, guard)
+        except Exception as err:
+            if state["started"]:
+                raise
+            state["failed"], error = True, err
+        if not state["failed"]:
+            return
+        if not await anyio.to_thread.run_sync(self.store.exists, key):
+            raise not_found(
+                f"No artifact at {key!r}: it was never uploaded or has been deleted. List the "
+                "folder (mlflow.artifacts.list_artifacts) to see what is there."
+            )
+        if error is not None:
+            raise error
+        for message in held:
+            await send(message)
+
+    async def _server_info_without_direct_s3(
+        self, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        status, _, flush = await self._forward_capturing(scope, body, receive, send)
-        if status == 200:
-            try:
-                if endpoint == "registered-models/rename" and body.get("new_name"):
-                    await anyio.to_thread.run_sync(
-                        self.owners.rename, REGISTERED_MODEL, name, str(body["new_name"])
-                    )
-                elif endpoint == "registered-models/delete":
-                    await anyio.to_thread.run_sync(self.owners.forget, REGISTERED_MODEL, name)
-            except Exception:
-                _logger.exception("could not update the owner record of model %r", name)
-        await flush()
-
-    # -- browser login (JupyterHub OAuth) -----------------------------------------------------
-    @staticmethod
-    def _is_browser_page(method: str, path: str, headers: dict[str, str]) -> bool:
-        return (
-            method == "GET"
-            and "text/html" in headers.get("accept", "")
-            and "/api/" not in path
-            and not path.startswith("/ajax-api")
-        )
-
-    @staticmethod
-    def _secure(headers: dict[str, str], scope: Scope) -> bool:
-        return headers.get("x-forwarded-proto", scope.get("scheme", "http")) == "https"
-
-    async def _start_login(self, scope: Scope, send: Send, public: str) -> None:
-        headers = _headers(scope)
-        state = secrets.token_urlsafe(24)
-        target = public.rstrip("/") + scope["path"]
-        if scope.get("query_string"):
-            target += "?" + scope["query_string"].decode("latin-1")
-        params = {
-            "client_id": self.settings.oauth_client_id,
-            "redirect_uri": self.settings.oauth_callback_url,
-            "response_type": "code",
-            "state": state,
-        }
-        cookie_value = quote(f"{state}|{target}", safe="")
-        await _redirect(
-            send,
-            f"{self.settings.oauth_authorize_url}?{urlencode(params)}",
-            [_cookie(STATE_COOKIE, cookie_value, public, self._secure(headers, scope), 600)],
-        )
-
-    async def _oauth_callback(self, scope: Scope, send: Send, public: str) -> None:
-        headers = _headers(scope)
-        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        cookie = SimpleCookie()
-        try:
-            cookie.load(headers.get("cookie", ""))
-        except Exception:
-            cookie = SimpleCookie()
-        morsel = cookie.get(STATE_COOKIE)
-        saved_state, _, target = fully_unquote(morsel.value if morsel else "").partition("|")
-        if not saved_state or not secrets.compare_digest(saved_state, query.get("state", "")):
-            raise _unauthenticated(
-                f"OAuth state mismatch: open {public} again to restart the login"
-            )
-        code = query.get("code", "")
-        if not code:
-            raise _unauthenticated("OAuth callback without a code: the hub refused the login")
-        try:
-            token = await anyio.to_thread.run_sync(
-                self.auth.exchange_code,
-                code,
-                self.settings.oauth_client_id,
-                self.settings.oauth_callback_url,
-            )
-        except HubUnavailable as err:
-            raise Denied(503, "TEMPORARILY_UNAVAILABLE", str(err)) from err
-        if not token:
-            raise _unauthenticated("JupyterHub did not accept the OAuth code: log in again")
-        if not target.startswith("/") or target.startswith("//"):
-            target = public
-        secure = self._secure(headers, scope)
-        await _redirect(
-            send,
-            target,
-            [
-                _cookie(TOKEN_COOKIE, token, public, secure),
-                _cookie(STATE_COOKIE, "", public, secure, 0),
-            ],
-        )
+        """Tell clients to keep artifacts on the proxied path (no presigned bucket URLs)."""
+        status, payload, messages = await self._capture(scope, receive)
+        if status != 200:
+            for message in messages:
+                await send(message)
+            return
+        info = json.loads(payload)
+        for key in DIRECT_S3_CAPABILITIES:
+            if key in info:
+                info[key] = False
+        await send_json(send, 200, info, {})

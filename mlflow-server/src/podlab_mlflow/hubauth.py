@@ -1,11 +1,18 @@
-"""Who is calling: a JupyterHub token resolved by the hub, cached for a short time.
+"""Who is calling, and what their token allows: a JupyterHub token resolved by the hub, cached.
 
 The token is checked with the hub's `GET /hub/api/user` *using the token itself*: every hub
-token may identify its owner (name, admin flag), so the MLflow service needs no scope at all to
-validate tokens. Its own service token serves only as the OAuth client secret for browser
-logins. Results are cached by the token's SHA-256 (never the token) for a short TTL, so a
-revoked token stops working within that TTL; bad tokens are cached briefly too, so garbage
-cannot make every request a hub round trip.
+token may identify its owner, and the answer lists the scopes of *that token*. A token is
+accepted for MLflow only when those scopes include `access:services!service=mlflow` (or all
+of `access:services`): the scope JupyterHub puts on the OAuth tokens it issues to this service,
+and the one podlab's user role, user pods' tokens and admins' tokens carry. A token issued for
+another service or with narrower scopes is refused. MLflow admin power comes from the token's
+own scopes too (`custom:mlflow-admin`), never from the user's admin flag alone, so a narrow
+token of an admin stays narrow. The server's own service token serves only as the OAuth
+client secret for browser logins.
+
+Results are cached by the token's SHA-256 (never the token) for a short TTL, so a revoked token
+stops working within that TTL; bad tokens are cached briefly too, so garbage cannot make every
+request a hub round trip.
 """
 
 from __future__ import annotations
@@ -28,10 +35,24 @@ MAX_ENTRIES = 10_000
 HUB_TIMEOUT = 10.0
 
 
+SERVICE_NAME = "mlflow"
+ACCESS_SCOPES = frozenset({f"access:services!service={SERVICE_NAME}", "access:services"})
+ADMIN_SCOPE = "custom:mlflow-admin"
+"""The scope that makes a token an MLflow admin token; podlab.mlflow_service grants it."""
+
+
 @dataclass(frozen=True)
 class HubUser:
     name: str
-    admin: bool
+    scopes: frozenset[str]
+
+    @property
+    def may_use_mlflow(self) -> bool:
+        return not ACCESS_SCOPES.isdisjoint(self.scopes)
+
+    @property
+    def admin(self) -> bool:
+        return ADMIN_SCOPE in self.scopes
 
 
 class HubUnavailable(RuntimeError):
@@ -118,7 +139,13 @@ class HubAuthenticator:
                 f"a token of the hub {model.get('kind')} {model.get('name')!r} was sent; "
                 "MLflow accepts the tokens of hub users only"
             )
-        return HubUser(name=str(model["name"]), admin=bool(model.get("admin", False)))
+        scopes = model.get("scopes")
+        if not isinstance(scopes, list):
+            raise HubUnavailable(
+                f"JupyterHub API {self.api_url}/user did not list the token's scopes "
+                "(JupyterHub 3 or newer is required)"
+            )
+        return HubUser(name=str(model["name"]), scopes=frozenset(str(s) for s in scopes))
 
     def exchange_code(self, code: str, client_id: str, redirect_uri: str) -> str:
         """OAuth: trade an authorization code for the browser user's access token."""

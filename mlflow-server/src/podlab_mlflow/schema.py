@@ -19,8 +19,9 @@ if TYPE_CHECKING:
 _logger = logging.getLogger(__name__)
 
 OWNERS_TABLE = "podlab_mlflow_owners"
+GRANTS_TABLE = "podlab_mlflow_grants"
 META_TABLE = "podlab_mlflow_schema"
-PODLAB_SCHEMA_VERSION = 1
+PODLAB_SCHEMA_VERSION = 2  # 2: grants
 # pg_advisory_lock key for migrations: b"podlabml" as a signed 64-bit integer.
 MIGRATION_LOCK_KEY = int.from_bytes(b"podlabml", "big", signed=True)
 MIGRATE_COMMAND = "podlab-mlflow migrate"
@@ -33,6 +34,17 @@ _PODLAB_DDL = (
         owner VARCHAR(256) NOT NULL,
         created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
         PRIMARY KEY (kind, object_key)
+    )
+    """,
+    f"""
+    CREATE TABLE IF NOT EXISTS {GRANTS_TABLE} (
+        kind VARCHAR(32) NOT NULL,
+        object_key VARCHAR(512) NOT NULL,
+        grantee VARCHAR(256) NOT NULL,
+        permission VARCHAR(16) NOT NULL,
+        granted_by VARCHAR(256) NOT NULL,
+        created_at TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT now(),
+        PRIMARY KEY (kind, object_key, grantee)
     )
     """,
     f"CREATE TABLE IF NOT EXISTS {META_TABLE} (id INTEGER PRIMARY KEY, version INTEGER NOT NULL)",

@@ -21,6 +21,7 @@ DEFAULT_TOKEN_CACHE_TTL = 30.0
 MAX_TOKEN_CACHE_TTL = 300.0
 SERVICE_NAME = "mlflow"
 _HOSTNAME = re.compile(r"^[A-Za-z0-9*]([A-Za-z0-9.*-]*[A-Za-z0-9*])?(:[0-9*]+)?$")
+_ORIGIN = re.compile(r"^https?://(?P<host>[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)(:[0-9]{1,5})?$")
 
 
 class ConfigError(ValueError):
@@ -77,6 +78,7 @@ class Settings:
     host: str = "0.0.0.0"  # noqa: S104  (a server in a pod listens on all interfaces)
     port: int = DEFAULT_PORT
     allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
     workers: int = 1
     db_pool_size: int = DEFAULT_POOL_SIZE
     db_max_overflow: int = DEFAULT_POOL_SIZE
@@ -98,9 +100,14 @@ class Settings:
 
     @property
     def mlflow_allowed_hosts(self) -> str:
-        """The value of MLflow's --allowed-hosts: each name with and without any port."""
+        """The value of MLflow's --allowed-hosts: each name with and without any port.
+
+        The host of every allowed origin is included: a browser on the public URL sends it
+        as `Host:` through the hub's proxy.
+        """
         names: list[str] = []
-        for name in (*self.allowed_hosts, "localhost", "127.0.0.1"):
+        origin_hosts = [o.split("://", 1)[1].split(":")[0] for o in self.allowed_origins]
+        for name in (*self.allowed_hosts, *origin_hosts, "localhost", "127.0.0.1"):
             for pattern in (name, f"{name}:*") if ":" not in name else (name,):
                 if pattern not in names:
                     names.append(pattern)
@@ -198,6 +205,17 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_hub: bool = T
                 f"PODLAB_MLFLOW_ALLOWED_HOSTS: {name!r} is not a host name (comma-separated "
                 "names such as mlflow,mlflow.podlab.svc.cluster.local,podlab.example.com)"
             )
+    origins = tuple(
+        origin.strip().rstrip("/")
+        for origin in env.get("PODLAB_MLFLOW_ALLOWED_ORIGINS", "").split(",")
+        if origin.strip()
+    )
+    for origin in origins:
+        if not _ORIGIN.match(origin):
+            raise ConfigError(
+                f"PODLAB_MLFLOW_ALLOWED_ORIGINS: {origin!r} is not an origin (comma-separated "
+                "scheme://host[:port] of the URLs users open, e.g. https://podlab.example.com)"
+            )
     workers = _int(env, "PODLAB_MLFLOW_WORKERS", default_workers(), 1, MAX_WORKERS * 4)
     pool = _int(env, "PODLAB_MLFLOW_DB_POOL_SIZE", DEFAULT_POOL_SIZE, 1, MAX_POOL_SIZE)
     overflow = _int(env, "PODLAB_MLFLOW_DB_MAX_OVERFLOW", pool, 0, MAX_POOL_SIZE)
@@ -242,6 +260,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_hub: bool = T
         host=env.get("PODLAB_MLFLOW_HOST", "").strip() or "0.0.0.0",  # noqa: S104
         port=port,
         allowed_hosts=allowed,
+        allowed_origins=origins,
         workers=workers,
         db_pool_size=pool,
         db_max_overflow=overflow,

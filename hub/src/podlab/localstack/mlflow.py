@@ -19,23 +19,26 @@ from podlab.localstack.process import (
     http_ok,
     require_port_free,
 )
+from podlab.mlflow_service import SERVICE_NAME
 
 COMPONENT = "mlflow"
-SERVICE_NAME = "mlflow"
 HINT = (
     "the server comes from mlflow-server/ (installed into .venv by `make setup`); "
     "the log below says why it stopped"
 )
 
 
-def hub_service_entry(url: str, api_token: str) -> dict[str, object]:
-    """The `c.JupyterHub.services` entry: an external service with OAuth for browser logins."""
-    return {"name": SERVICE_NAME, "api_token": api_token, "url": url, "oauth_no_confirm": True}
+def hub_config(url: str, api_token: str, admin_users: str = "c.Authenticator.admin_users") -> str:
+    """jupyterhub_config.py lines registering the server with the hub, as the chart does.
 
-
-def user_role() -> dict[str, object]:
-    """Users may log in to the MLflow UI through the hub (OAuth needs access:services)."""
-    return {"name": "user", "scopes": ["self", f"access:services!service={SERVICE_NAME}"]}
+    `admin_users` is a Python expression evaluated in the config file (by default the hub's
+    own admin users); the roles and scopes come from podlab.mlflow_service.
+    """
+    return (
+        "from podlab.mlflow_service import configure as _configure_mlflow\n"
+        f"_configure_mlflow(c, url={url!r}, api_token={api_token!r}, "
+        f"admin_users={admin_users})\n"
+    )
 
 
 class MlflowServer:

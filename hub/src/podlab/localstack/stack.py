@@ -26,7 +26,8 @@ from urllib.parse import urlparse
 
 from podlab.config import ConfigError, PodlabConfig, load_config
 from podlab.localstack.jupyterhub import JupyterHubServer
-from podlab.localstack.mlflow import MlflowServer, hub_service_entry, user_role
+from podlab.localstack.mlflow import MlflowServer
+from podlab.localstack.mlflow import hub_config as mlflow_hub_config
 from podlab.localstack.paths import REPO_ROOT
 from podlab.localstack.postgres import PostgresServer
 from podlab.localstack.process import (
@@ -245,20 +246,18 @@ class LocalPlatform:
 
     def _hub_config(self, mlflow_port: int, mlflow_token: str) -> str:
         settings = self.settings
-        service = hub_service_entry(f"http://{HOST}:{mlflow_port}", mlflow_token)
-        return f"""
-        # The same hub code as on Kubernetes, with the local spawner.
-        from podlab.config import load_config as _load_config
-        from podlab.culling import configure_culling as _configure_culling
-        _podlab_config_path = {str(settings.config_path.absolute())!r}
-        c.PodlabLocalSpawner.config_path = _podlab_config_path
-        c.PodlabLocalSpawner.data_dir = {str(settings.data_dir.absolute())!r}
-        c.Spawner.start_timeout = 120
-        c.Spawner.http_timeout = 90
-        c.JupyterHub.services.append({service!r})
-        c.JupyterHub.load_roles.append({user_role()!r})
-        _configure_culling(c, _load_config(_podlab_config_path), _podlab_config_path)
-        """
+        podlab = f"""
+# The same hub code as on Kubernetes, with the local spawner.
+from podlab.config import load_config as _load_config
+from podlab.culling import configure_culling as _configure_culling
+_podlab_config_path = {str(settings.config_path.absolute())!r}
+c.PodlabLocalSpawner.config_path = _podlab_config_path
+c.PodlabLocalSpawner.data_dir = {str(settings.data_dir.absolute())!r}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 90
+_configure_culling(c, _load_config(_podlab_config_path), _podlab_config_path)
+"""
+        return podlab + mlflow_hub_config(f"http://{HOST}:{mlflow_port}", mlflow_token)
 
     def _hub_env(self, s3: S3Server) -> dict[str, str]:
         """The hub passes these to user servers (local stand-ins for EKS pod identity)."""

@@ -1,11 +1,9 @@
-"""Settings parsing and the route policy table, without any server (fast checks)."""
+"""Settings parsing, without any server (fast checks)."""
 
 from __future__ import annotations
 
 import pytest
 
-from podlab_mlflow import policy
-from podlab_mlflow.policy import Rule, classify, unsafe_path_reason
 from podlab_mlflow.settings import ConfigError, load_settings
 
 BASE = {
@@ -89,46 +87,27 @@ def test_bad_settings_name_the_variable(overrides, message):
         load_settings({**BASE, **overrides})
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "rule"),
-    [
-        ("GET", "/health", Rule.PUBLIC),
-        ("GET", "/", Rule.READ),
-        ("POST", "/graphql", Rule.READ),
-        ("POST", "/api/2.0/mlflow/runs/search", Rule.READ),
-        ("POST", "/ajax-api/2.0/mlflow/runs/create", Rule.CREATE_RUN),
-        ("POST", "/api/2.0/mlflow/runs/log-batch", Rule.RUN_OWNER),
-        ("POST", "/api/2.0/preview/mlflow/experiments/delete", Rule.EXPERIMENT_OWNER),
-        ("DELETE", "/api/2.0/mlflow/registered-models/alias", Rule.MODEL_OWNER),
-        ("PATCH", "/api/2.0/mlflow/model-versions/update", Rule.MODEL_OWNER),
-        ("POST", "/api/2.0/mlflow/experiments/create", Rule.CREATE_EXPERIMENT),
-        ("POST", "/api/2.0/mlflow/registered-models/create", Rule.CREATE_MODEL),
-        ("POST", "/api/3.0/mlflow/gateway/secrets/create", Rule.ADMIN),
-        ("GET", "/ajax-api/3.0/mlflow/gateway/secrets/list", Rule.ADMIN),
-        ("POST", "/ajax-api/3.0/jobs/", Rule.ADMIN),
-        ("PUT", "/api/2.0/mlflow-artifacts/artifacts/1/abc/x", Rule.ARTIFACT_WRITE),
-        ("GET", "/api/2.0/mlflow-artifacts/artifacts/1/abc/x", Rule.ARTIFACT_READ),
-        ("POST", "/v1/traces", Rule.WRITE),
-    ],
-)
-def test_route_rules(method, path, rule):
-    assert classify(method, path).rule is rule
+def test_public_origins_are_allowed_as_origins_and_hosts():
+    settings = load_settings(
+        {
+            **BASE,
+            "PODLAB_MLFLOW_ALLOWED_ORIGINS": "https://podlab.example.com, http://podlab.test:8000/",
+        }
+    )
+    assert settings.allowed_origins == ("https://podlab.example.com", "http://podlab.test:8000")
+    hosts = settings.mlflow_allowed_hosts.split(",")
+    assert {"podlab.example.com", "podlab.example.com:*", "podlab.test", "podlab.test:*"} <= set(
+        hosts
+    )
+    from podlab_mlflow.cli import server_environment
+
+    env = server_environment(settings)
+    assert env["MLFLOW_SERVER_CORS_ALLOWED_ORIGINS"] == (
+        "https://podlab.example.com,http://podlab.test:8000"
+    )
 
 
-@pytest.mark.parametrize(
-    "value",
-    ["../x", "a/../../b", "%2e%2e/x", "%252e%252e%252fx", "/etc/passwd", "%2fetc", "a\\..\\b",
-     "C:/x", "s3://other-bucket/x", "a/%00b"],
-)  # fmt: skip
-def test_unsafe_paths(value):
-    assert unsafe_path_reason(value) is not None
-
-
-@pytest.mark.parametrize("value", ["", "model/MLmodel", "1/abc/artifacts/a..b.txt", "x%20y"])
-def test_safe_paths(value):
-    assert unsafe_path_reason(value) is None
-
-
-def test_artifact_layouts():
-    assert policy.RUN_ARTIFACT.match("3/" + "a" * 32 + "/artifacts/m.pkl")
-    assert policy.MODEL_ARTIFACT.match("3/models/m-123/artifacts/MLmodel")
+@pytest.mark.parametrize("origin", ["podlab.example.com", "https://x.com/path", "ftp://x.com"])
+def test_a_bad_origin_names_the_variable(origin):
+    with pytest.raises(ConfigError, match=r"PODLAB_MLFLOW_ALLOWED_ORIGINS: .* is not an origin"):
+        load_settings({**BASE, "PODLAB_MLFLOW_ALLOWED_ORIGINS": origin})
