@@ -268,3 +268,45 @@ def test_genai_evaluate_with_envlogger_finishes_with_provenance(tracking, tmp_pa
     for child in nested:
         assert artifact_paths(client, child.info.run_id) == EXPECTED_ARTIFACTS
     assert "EnvloggerWarning" not in result.stderr, result.stderr[-2000:]
+
+
+UPLOAD_IMPORTS = """
+import json, sys, threading
+import mlflow
+import envlogger.mlflow_plugin
+
+class Recorder:
+    \"\"\"A finder that finds nothing and notes which thread asked for which module.\"\"\"
+    seen = []
+    def find_spec(self, name, path=None, target=None):
+        if threading.current_thread().name.startswith("envlogger-upload"):
+            self.seen.append(name)
+        return None
+
+sys.meta_path.insert(0, Recorder())
+with mlflow.start_run() as run:
+    mlflow.log_param("lr", 0.1)
+envlogger.mlflow_plugin.wait_for_uploads()
+print("RUN:" + run.info.run_id)
+print("UPLOAD-IMPORTS:" + json.dumps(Recorder.seen))
+"""
+
+
+def test_the_upload_thread_imports_nothing(tracking, tmp_path):
+    """MLflow's import-hook finder takes one lock for every import, in every thread, while the
+    importing thread holds Python's lock of the module it imports: a background thread that
+    imports while the main thread imports (mlflow.genai.evaluate loads its scorers inside
+    start_run) can deadlock both. envlogger's upload thread therefore imports nothing: the
+    client, the artifact repository and the HTTP session are made and warmed in the thread
+    that calls start_run."""
+    repo = make_repo(tmp_path / "repo")
+    write(repo / "train.py", UPLOAD_IMPORTS)
+    result = run_python(
+        ["train.py"], cwd=repo, env=python_env({"MLFLOW_TRACKING_URI": tracking.url})
+    )
+    (run_id,) = run_ids(result.stdout)
+    imports = json.loads(
+        next(line for line in result.stdout.splitlines() if line.startswith("UPLOAD-IMPORTS:"))[15:]
+    )
+    assert imports == [], f"the upload thread imported {imports}"
+    assert artifact_paths(MlflowClient(tracking.url), run_id) == EXPECTED_ARTIFACTS

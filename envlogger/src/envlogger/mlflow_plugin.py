@@ -12,6 +12,7 @@ tags but no upload. Set `ENVLOGGER_DISABLE=1` to switch the provider off.
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import sys
 import threading
@@ -81,12 +82,29 @@ def _find_by_search(client: Any, experiment_id: str | None, capture_id: str) -> 
     return str(runs[0].info.run_id) if runs else None
 
 
-def _upload_when_created(
-    snap: Capture, capture_id: str, experiment_id: str | None, tracking_uri: str
-) -> None:
+def _quiet_imports() -> Any:
+    """Make what the upload thread needs in the calling thread, so that thread imports nothing.
+
+    MLflow's import-hook finder takes one lock for every import in every thread, while the
+    importing thread holds Python's lock of the module it imports: a background import next to
+    the main thread's imports (mlflow.genai.evaluate loads its scorers inside start_run) can
+    deadlock both. So the client (and the modules behind it) is made here, and `dbruntime`,
+    which MLflow tries to import on every Databricks check of every client call, is recorded
+    as absent when it is not installed (sys.modules[name] = None: the import fails at once,
+    without the finders).
+    """
+    from mlflow.entities import RunTag  # noqa: F401 (imported here, used by the thread)
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository  # noqa: F401
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    if "dbruntime" not in sys.modules and importlib.util.find_spec("dbruntime") is None:
+        sys.modules["dbruntime"] = None  # type: ignore[assignment]
+    return MlflowClient
+
+
+def _upload_when_created(
+    snap: Capture, capture_id: str, experiment_id: str | None, client: Any
+) -> None:
     deadline = time.monotonic() + _upload_timeout()
     next_search = time.monotonic() + _SEARCH_EVERY_S
     run_id: str | None = None
@@ -155,10 +173,10 @@ class EnvloggerRunContextProvider(RunContextProvider):
                 del frame
                 import mlflow
 
+                client = _quiet_imports()(tracking_uri=mlflow.get_tracking_uri())
                 thread = threading.Thread(
                     target=_upload_when_created,
-                    args=(snap, capture_id, None if exp is None else str(exp),
-                          mlflow.get_tracking_uri()),
+                    args=(snap, capture_id, None if exp is None else str(exp), client),
                     name=f"envlogger-upload-{capture_id[:8]}",
                     daemon=True,
                 )  # fmt: skip
