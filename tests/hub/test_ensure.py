@@ -45,6 +45,19 @@ EXPECTED_PATHS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _a_fresh_hub_process():
+    """Each test is a hub that has applied nothing yet (the ensure cache is per process)."""
+    PodlabKubeSpawner._ensured.clear()
+    yield
+    PodlabKubeSpawner._ensured.clear()
+
+
+def namespace_requests(api: FakeKubeAPI) -> list[Any]:
+    """The requests about the user's namespace: without the node list the spawn form reads."""
+    return [r for r in api.requests if r.path != "/api/v1/nodes"]
+
+
 @pytest.fixture
 def kube_api():
     api = FakeKubeAPI().start()
@@ -204,9 +217,10 @@ def test_pre_spawn_hook_applies_the_users_namespace(kube_api):
     namespace = run_pre_spawn(kube_api.url, {"profile": "gpu-1"}, username="Alice")
     assert namespace == namespace_for("Alice")  # KubeSpawner's template, podlab's function
     assert namespace.startswith("podlab-alice---")
-    first = kube_api.requests[0]
+    seen = namespace_requests(kube_api)
+    first = seen[0]
     assert (first.method, first.path.split("/")[-1]) == ("GET", namespace)
-    assert [r.path.split("/")[-1] for r in kube_api.requests[1:]] == [
+    assert [r.path.split("/")[-1] for r in seen[1:]] == [
         namespace,
         "podlab-user",
         "podlab-user",
@@ -215,7 +229,7 @@ def test_pre_spawn_hook_applies_the_users_namespace(kube_api):
         "podlab-limits",
         "podlab-user",
     ]
-    assert {r.query["fieldManager"][0] for r in kube_api.requests[1:]} == {"podlab-hub"}
+    assert {r.query["fieldManager"][0] for r in seen[1:]} == {"podlab-hub"}
 
 
 def test_user_service_account_carries_the_sites_cloud_identity(kube_api):
@@ -380,15 +394,46 @@ def test_the_platform_namespace_is_refused_even_before_it_is_read(kube_api):
     config = make_config(network={"platform_namespace": "podlab-hub"})
     with pytest.raises(EnsureError, match="would get the platform's own namespace 'podlab-hub'"):
         run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub", config=config)
-    assert kube_api.requests == []
+    assert namespace_requests(kube_api) == []
 
 
 def test_the_users_own_namespace_is_applied_again(kube_api):
     first = run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub")
     assert first == "podlab-hub"
+    PodlabKubeSpawner._ensured.clear()  # another hub process: it has applied nothing yet
     kube_api.requests.clear()
     run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, username="hub")
-    assert [r.method for r in kube_api.requests][:2] == ["GET", "PATCH"]
+    assert [r.method for r in namespace_requests(kube_api)][:2] == ["GET", "PATCH"]
+
+
+def test_a_second_spawn_checks_ownership_and_skips_unchanged_applies(kube_api):
+    """The same hub spawning the same user again reads the namespace (the ownership check is
+    never skipped) and applies nothing; a recreated namespace (new uid) or a changed config
+    is applied again."""
+    run_pre_spawn(kube_api.url, {"profile": "cpu-small"})
+    kube_api.requests.clear()
+    run_pre_spawn(kube_api.url, {"profile": "gpu-1"})
+    assert [(r.method, r.path) for r in namespace_requests(kube_api)] == [
+        ("GET", f"/api/v1/namespaces/{NS}")
+    ]
+    # Someone deleted the namespace (and with it everything in it): applied again in full.
+    del kube_api.objects[f"/api/v1/namespaces/{NS}"]
+    del kube_api.applied[f"/api/v1/namespaces/{NS}"]
+    kube_api.requests.clear()
+    run_pre_spawn(kube_api.url, {"profile": "cpu-small"})
+    assert [r.path for r in namespace_requests(kube_api)] == [EXPECTED_PATHS[0], *EXPECTED_PATHS]
+    # A namespace being deleted is not "as applied" either.
+    kube_api.objects[f"/api/v1/namespaces/{NS}"]["metadata"]["deletionTimestamp"] = "now"
+    kube_api.requests.clear()
+    run_pre_spawn(kube_api.url, {"profile": "cpu-small"})
+    assert len(namespace_requests(kube_api)) == 1 + len(EXPECTED_PATHS)
+    del kube_api.objects[f"/api/v1/namespaces/{NS}"]["metadata"]["deletionTimestamp"]
+    # A changed config (bigger homes: another quota) is applied again.
+    run_pre_spawn(kube_api.url, {"profile": "cpu-small"})
+    kube_api.requests.clear()
+    bigger = make_config(storage={"home_size": "50Gi", "storage_class": "gp3"})
+    run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, config=bigger)
+    assert len(namespace_requests(kube_api)) == 1 + len(EXPECTED_PATHS)
 
 
 def test_a_namespace_that_cannot_be_read_stops_the_spawn(kube_api):

@@ -107,6 +107,12 @@ def test_home_survives_a_restart_with_another_profile(trial_release: Release, al
     answer = alice.server_api("api/contents/notes.txt")
     assert answer.status_code == 200
     assert answer.json()["content"] == "kept across restarts\n"
+    # The namespace objects do not depend on the profile: the second spawn skipped the ensure
+    # step (one hub process, same manifests) instead of applying them again.
+    log = trial_release.kube.kubectl(
+        "logs", "deployment/podlab-hub", "-c", "hub", "-n", trial_release.namespace
+    )
+    assert f"Namespace {namespace} is as the hub applied it: unchanged" in log
 
 
 def test_the_quota_admits_the_profile_and_rejects_a_bigger_pod(

@@ -88,6 +88,10 @@ class FakeKubeAPI:
     """path -> the body of the last server-side apply."""
     failures: dict[str, tuple[int, str, str]] = field(default_factory=dict)
     """path -> (status code, reason, message) to answer instead."""
+    nodes: list[dict[str, Any]] | None = None
+    """The node list; None answers 403, as a cluster whose RBAC forbids the hub to list nodes
+    (the hub then offers every profile without capacity notes: tests/hub/test_capacity*.py
+    cover the notes on a real API server)."""
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -203,6 +207,11 @@ class FakeKubeAPI:
             return 200, discovery
         if path in self.objects:
             return 200, self.objects[path]
+        if path == "/api/v1/nodes":
+            if self.nodes is None:
+                message = 'nodes is forbidden: cannot list resource "nodes" at the cluster scope'
+                return 403, status(403, "Forbidden", message)
+            return 200, _list("NodeList", self.nodes)
         if path in GLOBAL_LISTS:
             if (request.query.get("watch") or [""])[0].lower() in ("true", "1"):
                 time.sleep(0.5)  # an idle watch that ends; the client starts another

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import hashlib
+import json
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
@@ -37,6 +39,8 @@ from podlab.k8s.objects import MANAGED_BY, POD_SECURITY_LABELS, spark_on_kuberne
 from podlab.names import NAMESPACE_PREFIX
 from podlab.profiles import Offer, render_form
 
+ENSURE_AGAIN_AFTER = 3600.0
+"""Seconds after which an unchanged namespace is applied again anyway (drift repair)."""
 HOME = "/home/jovyan"
 """The home directory in the podlab images (Jupyter docker-stacks layout): the PVC's mount."""
 UID = 1000
@@ -337,24 +341,48 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         )
         if profile.start_timeout:
             self.start_timeout = profile.start_timeout
-        self.log.info(
-            "Ensuring namespace %s for %s (profile %s)",
-            self.namespace,
-            self.user.name,
-            profile.slug,
-        )
         manifests = self.namespace_manifests()
-        await claim_namespace(
+        # The ownership check runs on every spawn (one GET); the seven applies only when
+        # this hub has not applied these very manifests to this very namespace lately.
+        existing = await claim_namespace(
             self.api.api_client,
             manifests[0],
             self.user.name,
             self.platform_namespace,
             request_timeout=self.k8s_api_request_timeout,
         )
+        key = (self.api.api_client.configuration.host, self.namespace)
+        fingerprint = hashlib.sha256(json.dumps(manifests, sort_keys=True).encode()).hexdigest()
+        meta = (existing or {}).get("metadata") or {}
+        applied_at = PodlabKubeSpawner._ensured.get(key)
+        if (
+            applied_at is not None
+            and applied_at[0] == fingerprint
+            and applied_at[1] == meta.get("uid")
+            and not meta.get("deletionTimestamp")
+            and time.monotonic() - applied_at[2] < ENSURE_AGAIN_AFTER
+        ):
+            self.log.info("Namespace %s is as the hub applied it: unchanged", self.namespace)
+            return
+        PodlabKubeSpawner._ensured.pop(key, None)
+        self.log.info(
+            "Ensuring namespace %s for %s (profile %s)",
+            self.namespace,
+            self.user.name,
+            profile.slug,
+        )
         applied = await apply_objects(
             self.api.api_client, manifests, request_timeout=self.k8s_api_request_timeout
         )
         self.log.info("Applied %s", ", ".join(f"{a.kind} {a.name}" for a in applied))
+        if applied and applied[0].uid:
+            PodlabKubeSpawner._ensured[key] = (fingerprint, applied[0].uid, time.monotonic())
+
+    _ensured: ClassVar[dict[tuple[str, str], tuple[str, str, float]]] = {}
+    """(API server, namespace) -> (fingerprint of the manifests, the namespace's uid, when)
+    this hub process last applied them: a user's next spawns (a restart, another profile with
+    the same objects) skip the applies. A changed config, a namespace deleted or recreated
+    (another uid), or ENSURE_AGAIN_AFTER applies again, which also repairs drift."""
 
     expect_scale_up = False
     """Set by the ensure step: the profile's nodes are added on demand, so a pod that cannot

@@ -68,8 +68,9 @@ async def claim_namespace(
     platform_namespace: str,
     *,
     request_timeout: float = 10,
-) -> None:
-    """Raise EnsureError unless the Namespace `manifest` is absent or already this user's."""
+) -> dict[str, Any] | None:
+    """Raise EnsureError unless the Namespace `manifest` is absent (None) or already this
+    user's (the namespace as read)."""
     path = api_path(manifest)
     name = manifest["metadata"]["name"]
     if name == platform_namespace:
@@ -92,7 +93,7 @@ async def claim_namespace(
         )
     except ApiException as err:
         if err.status == 404:
-            return  # the hub creates it with its own marks
+            return None  # the hub creates it with its own marks
         raise _refusal(
             manifest,
             path,
@@ -117,3 +118,4 @@ async def claim_namespace(
             "own). Rename the hub user, or delete or rename the other namespace if it is no "
             "longer needed.",
         )
+    return dict(existing)

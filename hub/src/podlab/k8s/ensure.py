@@ -60,6 +60,8 @@ class Applied:
     kind: str
     name: str
     path: str
+    uid: str = ""
+    """The object's uid as the API server answered (empty where it said none)."""
 
 
 def api_path(manifest: dict[str, Any]) -> str:
@@ -90,7 +92,7 @@ async def apply_objects(
     for manifest in manifests:
         path = api_path(manifest)
         try:
-            await api_client.call_api(
+            answer = await api_client.call_api(
                 path,
                 "PATCH",
                 query_params=[("fieldManager", field_manager), ("force", "true")],
@@ -111,7 +113,8 @@ async def apply_objects(
                 f"Kubernetes API unreachable: {detail}",
                 "Check that the hub can reach the Kubernetes API server, then start again.",
             ) from err
-        applied.append(Applied(str(manifest["kind"]), _qualified_name(manifest), path))
+        uid = str(((answer or {}).get("metadata") or {}).get("uid") or "")
+        applied.append(Applied(str(manifest["kind"]), _qualified_name(manifest), path, uid))
     return applied
 
 
