@@ -7,7 +7,9 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from tests.support.kube import KubeCluster, get_json, new_namespace
+import yaml
+
+from tests.support.kube import KubeCluster, get_json, new_namespace, wait_for
 from tests.support.release import CHART, Release, missing_secret_commands, run_helm
 
 
@@ -24,11 +26,16 @@ def test_install_brings_up_every_component_from_the_charts_specs(podlab_release:
     hooks = [h for h in status.get("hooks", []) if h["kind"] == "Job"]
     assert [h["name"] for h in hooks] == ["podlab-mlflow-migrate"]
     assert hooks[0]["last_run"]["phase"] == "Succeeded"
+
     # The hub runs the image's config with the chart's arguments and reaches the API server with
     # its own ServiceAccount: its log names podlab's spawner and shows the proxy routes added.
-    log = kube.kubectl("logs", "deployment/podlab-hub", "-c", "hub", "-n", namespace)
-    assert "Using Spawner: podlab.kubespawner_config.PodlabKubeSpawner" in log
-    assert "JupyterHub is now running" in log
+    # Ready comes before the end of start-up (the hub checks its services, MLflow may still
+    # be starting), so the last line is waited for.
+    def hub_log() -> str:
+        return kube.kubectl("logs", "deployment/podlab-hub", "-c", "hub", "-n", namespace)
+
+    wait_for("the hub's start-up", lambda: "JupyterHub is now running" in hub_log(), timeout=120)
+    assert "Using Spawner: podlab.kubespawner_config.PodlabKubeSpawner" in hub_log()
     # Through the proxy's Service, as a load balancer would reach it.
     url = f"http://{podlab_release.service_ip('proxy-public')}/hub/api/"
     with urllib.request.urlopen(url, timeout=10) as response:
@@ -36,9 +43,28 @@ def test_install_brings_up_every_component_from_the_charts_specs(podlab_release:
 
 
 def test_helm_test_passes(podlab_release: Release):
-    proc = podlab_release.helm("test", "podlab", "-n", podlab_release.namespace, "--timeout", "3m")
-    assert proc.stdout.count("Phase:          Succeeded") >= 3, proc.stdout
+    """Every test pod of the chart, run for real; the spawn test end to end with its scoped
+    token (files/helm-test.py): hub API, a refusal outside the scope, a server spawned and
+    reached through the proxy, MLflow's API and UI as a non-admin."""
+    proc = podlab_release.helm(
+        "test", "podlab", "-n", podlab_release.namespace, "--timeout", "6m", "--logs"
+    )
+    hooks = podlab_release.helm("get", "hooks", "podlab", "-n", podlab_release.namespace)
+    pods = len(
+        [h for h in yaml.safe_load_all(hooks.stdout)
+         if h and h["kind"] == "Pod" and h["metadata"]["annotations"]["helm.sh/hook"] == "test"]
+    )  # fmt: skip
+    assert pods >= 4
+    assert proc.stdout.count("Phase:          Succeeded") == pods, proc.stdout
     assert "Failed" not in proc.stdout
+    for step in (
+        "/hub/api/users -> 403",
+        "/user/podlab-helm-test/api/status -> 200",
+        "/api/2.0/mlflow/experiments/search?max_results=1 -> 200",
+        "/services/mlflow/ -> 200",
+        "OK: helm test podlab passed",
+    ):
+        assert step in proc.stdout, proc.stdout
 
 
 def test_install_without_the_secrets_names_each_one_against_the_server(kube: KubeCluster):

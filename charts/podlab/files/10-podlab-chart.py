@@ -7,6 +7,7 @@
 import json
 import os
 
+from podlab import helm_test
 from podlab.config import load_config
 from podlab.mlflow_service import configure as configure_mlflow
 
@@ -24,3 +25,7 @@ if os.environ.get("PODLAB_MLFLOW_SERVICE_URL"):
         admin_users=load_config(os.environ["PODLAB_CONFIG"]).admin_users,
         admin_groups=json.loads(os.environ.get("PODLAB_MLFLOW_ADMIN_GROUPS") or "[]"),
     )
+
+if os.environ.get("PODLAB_HELM_TEST_TOKEN"):
+    # helm test's service: one token, scoped to the one test user it spawns (podlab.helm_test).
+    helm_test.configure(c, os.environ["PODLAB_HELM_TEST_TOKEN"])

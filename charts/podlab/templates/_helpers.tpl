@@ -401,11 +401,16 @@ renders first, the admin sees the whole list.
 {{- end }}
 {{- end -}}
 
-{{/* Host names MLflow answers to: its Service in every spelling, the public hosts. */}}
+{{- /* Host names MLflow answers to: its own and the proxy's in-cluster Service names (a
+     pod reaches the UI through either; nobody outside can make them resolve elsewhere), the
+     ingress hosts and mlflow.allowedHosts (the server adds the hosts of
+     PODLAB_MLFLOW_ALLOWED_ORIGINS, i.e. proxy.publicUrl's). */ -}}
 {{- define "podlab.mlflow.allowedHosts" -}}
-{{- $svc := include "podlab.mlflow.serviceName" . -}}
 {{- $ns := .Release.Namespace -}}
-{{- $hosts := list $svc (printf "%s.%s" $svc $ns) (printf "%s.%s.svc" $svc $ns) (printf "%s.%s.svc.cluster.local" $svc $ns) -}}
+{{- $hosts := list -}}
+{{- range (list (include "podlab.mlflow.serviceName" .) (include "podlab.proxy.publicServiceName" .)) -}}
+{{- $hosts = concat $hosts (list . (printf "%s.%s" . $ns) (printf "%s.%s.svc" . $ns) (printf "%s.%s.svc.cluster.local" . $ns)) -}}
+{{- end -}}
 {{- $hosts = concat $hosts .Values.proxy.ingress.hosts .Values.mlflow.allowedHosts -}}
 {{- join "," (uniq $hosts) -}}
 {{- end -}}
