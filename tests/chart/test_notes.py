@@ -56,7 +56,7 @@ def test_default_notes_say_which_secrets_to_create():
 
 def test_notes_keep_their_layout_when_no_secret_is_needed():
     lines = _notes("minimal").strip("\n").splitlines()
-    assert lines[0] == "podlab 0.1.0 is installed as release podlab in namespace podlab."
+    assert lines[0] == "podlab 0.3.0 is installed as release podlab in namespace podlab."
     assert lines[1:3] == ["", "1. Reach it"]
     assert "Before installing" not in "\n".join(lines)
 

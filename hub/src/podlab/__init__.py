@@ -4,4 +4,4 @@ The modules arrive with the hub issue; this package exists now so the developmen
 environment installs it (editable) from the first commit on.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.3.0"

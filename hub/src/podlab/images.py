@@ -153,6 +153,11 @@ def image_name(reference: str) -> str | None:
     return name if name in IMAGE_DOCKERFILES else None
 
 
+def image_tag(reference: str) -> str:
+    """`registry:5000/podlab/hub:0.2.0@sha256:...` -> `0.2.0` ("" without a tag)."""
+    return reference.split("@", 1)[0].rsplit("/", 1)[-1].partition(":")[2]
+
+
 def image_model(reference: str, repo_root: Path, base_path: str) -> ImageModel | None:
     """The model of a podlab image (None for any other image). `base_path` stands for the
     base image's PATH, which the Dockerfile extends."""

@@ -136,6 +136,12 @@ class KubeSettings:
     def kubeconfig(self) -> Path:
         return self.state_dir / "kubeconfig"
 
+    @property
+    def releases_dir(self) -> Path:
+        """`<tag>/` here: the source tree whose code podlab images of that tag run (the pod
+        runner's RuntimeSettings.releases)."""
+        return self.state_dir / "runner" / "releases"
+
     def pid_file(self, component: str) -> Path | None:
         return self.run_dir / f"{component}.pid" if self.pid_files else None
 

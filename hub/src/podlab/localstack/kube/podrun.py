@@ -9,6 +9,7 @@ the project's environment (PATH starts with the virtual environment the runner r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import functools
 import json
@@ -27,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from podlab.images import ImageModel, image_model
+from podlab.images import ImageModel, image_model, image_tag
 from podlab.localstack.kube import topology
 from podlab.localstack.kube.kubeapi import Obj
 from podlab.localstack.kube.volumes import (
@@ -92,10 +93,36 @@ class RuntimeSettings:
     venv: Path = Path(sys.prefix)
     """The project's virtual environment: podlab images' /opt/venv."""
     repo_root: Path = REPO_ROOT
+    releases: Path | None = None
+    """`<releases>/<tag>/` holds the repository as of an earlier release (a test extracts it
+    from git history): podlab images of that tag run that release's code, the way a cluster
+    runs the images built from it; every other tag runs this checkout."""
 
     def image(self, reference: str) -> ImageModel | None:
         """What a podlab image gives its containers (images.py); None for other images."""
-        return _image_model(reference, self.repo_root, self.path)
+        tag = image_tag(reference)
+        tree = self.releases / tag if self.releases is not None and tag else None
+        if tree is None or not tree.is_dir():
+            return _image_model(reference, self.repo_root, self.path)
+        return _release_model(reference, tree, self.path)
+
+
+RELEASE_SOURCES = ("hub/src", "envlogger/src", "mlflow-server/src")
+"""The repository's Python packages (installed into /opt/venv by the Dockerfiles)."""
+
+
+@functools.cache
+def _release_model(reference: str, tree: Path, base_path: str) -> ImageModel | None:
+    """An image of an earlier release: its Dockerfile and files from `tree`, and its packages
+    ahead of this checkout's editable installs in the shared /opt/venv (PYTHONPATH)."""
+    model = image_model(reference, tree, base_path)
+    if model is None:
+        return None
+    sources = [
+        (tree / s, f"/opt/podlab-release/{s}") for s in RELEASE_SOURCES if (tree / s).is_dir()
+    ]
+    env = {**model.env, "PYTHONPATH": ":".join(target for _, target in sources)}
+    return dataclasses.replace(model, files=[*model.files, *sources], env=env)
 
 
 @dataclass

@@ -390,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     # Pods reach the API server as in a cluster: the `kubernetes` Service's IP, port 443.
     settings = RuntimeSettings(
-        shim=args.shim.resolve(), api_host=plan.service_ip(), api_port=443, path=path
+        shim=args.shim.resolve(),
+        api_host=plan.service_ip(),
+        api_port=443,
+        path=path,
+        releases=args.state_dir / "releases",
     )
     selector = parse_selector(args.select) or list(topology.RUNNER_SELECTOR)
     args.state_dir.mkdir(parents=True, exist_ok=True)
