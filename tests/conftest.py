@@ -140,6 +140,9 @@ def kube(work_root: Path, component_log_dir: Path) -> Iterator[KubeCluster]:
     settings = KubeSettings(
         state_dir=work_root / "kube", ports=Ports.free(), pid_files=False,
         logs=component_log_dir / "kube",
+        # The installed release's hub: tests/hub/test_kube_rbac.py proves its ClusterRole
+        # from what it did.
+        audit_users=("system:serviceaccount:podlab:podlab-hub",),
     )  # fmt: skip
     cluster = KubeCluster(settings).up()
     yield cluster
@@ -156,6 +159,9 @@ def podlab_release(kube: KubeCluster, make_postgres: Callable[[str], PostgresSer
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 TRIAL_VALUES: dict[str, Any] = {
     "hub": {"auth": {"type": "password"}},
+    # Where people open it (the browser journey maps podlab.test to the proxy's Service):
+    # MLflow's UI accepts requests from this origin and host.
+    "proxy": {"publicUrl": "http://podlab.test"},
     "podlab": {
         "admin_users": ["admin"],
         "profiles": [
