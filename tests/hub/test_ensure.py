@@ -112,27 +112,55 @@ def test_server_side_apply_wire_format(kube_api):
     assert stored["metadata"]["managedFields"] == [{"manager": "podlab-hub", "operation": "Apply"}]
 
 
-def test_second_run_is_identical_and_changes_nothing(kube_api):
-    apply(kube_api.url, manifests())
-    first = [(r.method, r.path, r.query, r.content_type, r.body) for r in kube_api.requests]
-    versions = {p: o["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()}
-    kube_api.requests.clear()
-    apply(kube_api.url, manifests())
-    second = [(r.method, r.path, r.query, r.content_type, r.body) for r in kube_api.requests]
-    assert second == first
-    assert {p: o["metadata"]["resourceVersion"] for p, o in kube_api.objects.items()} == (versions)
+def test_apply_is_idempotent_and_converges_in_place_on_a_real_api_server(kube):
+    """kube-apiserver 1.34: a second apply of the same objects changes none of them (same
+    resourceVersion); a config change (a bigger profile) changes the quota and the limit range
+    in place and leaves every other object untouched."""
+    from kubernetes_asyncio import config as k8s_config
 
+    from tests.support.kube import get_json
 
-def test_a_config_change_converges_in_place(kube_api):
-    apply(kube_api.url, manifests())
-    data = config_data()
-    data["profiles"][1]["cpu"]["limit"] = 16
-    apply(kube_api.url, manifests(make_config(profiles=data["profiles"])))
-    quota = kube_api.objects[EXPECTED_PATHS[4]]
-    assert quota["spec"]["hard"]["limits.cpu"] == "16"
-    assert quota["metadata"]["resourceVersion"] == "2"
-    namespace = kube_api.objects[EXPECTED_PATHS[0]]
-    assert namespace["metadata"]["resourceVersion"] == "1"  # unchanged object, untouched
+    user = f"conv-{os.urandom(3).hex()}"
+    namespace = namespace_for(user)
+
+    def objects(config: PodlabConfig) -> list[dict[str, Any]]:
+        return namespace_objects(
+            config, username=user, namespace_name=namespace, platform_namespace="podlab"
+        )
+
+    async def apply_as_admin(manifests: list[dict[str, Any]]) -> None:
+        client = await k8s_config.new_client_from_config(config_file=str(kube.kubeconfig))
+        async with client:
+            await apply_objects(client, manifests)
+
+    def versions() -> dict[str, str]:
+        found = {"Namespace": get_json(kube, "namespace", namespace)["metadata"]}
+        listed = get_json(
+            kube, "serviceaccount,role,rolebinding,resourcequota,limitrange,networkpolicy",
+            "-n", namespace,
+        )["items"]  # fmt: skip
+        for item in listed:
+            if item["metadata"]["name"] != "default":  # the controller's ServiceAccount
+                found[f"{item['kind']} {item['metadata']['name']}"] = item["metadata"]
+        return {kind: meta["resourceVersion"] for kind, meta in found.items()}
+
+    try:
+        asyncio.run(apply_as_admin(objects(make_config())))
+        first = versions()
+        assert len(first) == len(EXPECTED_PATHS)
+        asyncio.run(apply_as_admin(objects(make_config())))
+        assert versions() == first
+        data = config_data()
+        data["profiles"][1]["cpu"]["limit"] = 16
+        asyncio.run(apply_as_admin(objects(make_config(profiles=data["profiles"]))))
+        after = versions()
+        changed = {kind for kind in first if after[kind] != first[kind]}
+        # Both follow the largest profile; the rest does not depend on profiles.
+        assert changed == {"ResourceQuota podlab-quota", "LimitRange podlab-limits"}
+        quota = get_json(kube, "resourcequota", "podlab-quota", "-n", namespace)
+        assert quota["spec"]["hard"]["limits.cpu"] == "16"
+    finally:
+        kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 def test_failure_names_the_object_and_stops(kube_api):

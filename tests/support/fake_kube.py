@@ -13,6 +13,13 @@ No cluster can run here, so tests that must see what a client really sends talk 
 - chosen paths failing with a Status object (`failures`).
 
 Everything else is 404, as for a fresh namespace. Every request is recorded.
+
+What still uses it, and why not the real API server of the test bed (tests/support/kube.py):
+the exact requests on the wire and their order (the real server does not record them), faults
+the real server will not produce on demand (a 403 or 500 on one chosen object, a namespace that
+cannot be read, an API server that goes away mid-spawn), and `helm template`'s lookups of
+Secrets (tests/chart/test_secrets.py, test_notes.py: rendering, no release). Idempotency,
+convergence, ownership, admission, RBAC and spawns run on the real server.
 """
 
 from __future__ import annotations
