@@ -92,6 +92,46 @@ def test_2_a_notebook_trains_logs_and_registers_a_model(trial_release, engineer,
     assert tags["mlflow.user"] == engineer["name"]
     assert NOTEBOOK in tags["envlogger.entry_point"]
     assert tags["envlogger.git"] == "unavailable"  # the home is not a repository
+    state["run_id"] = run_id
+
+
+def test_2b_the_mlflow_ui_shows_and_edits_the_run_as_that_user(engineer, kube_shots):
+    """A non-admin in the MLflow UI of the installed chart, under the public host name: the
+    chart grants every user access to the mlflow service, the UI's own POSTs (runs/search
+    for the runs table, a tag written) pass MLflow's cross-origin guard."""
+    page = state["page"].context.new_page()
+    page.goto(f"http://{HOST}/services/mlflow/", timeout=60_000)
+    page.wait_for_url(f"http://{HOST}/services/mlflow/**", timeout=60_000)
+    page.get_by_text("Default", exact=False).first.wait_for(timeout=90_000)
+
+    def ajax(method: str, path: str, body: Any = None) -> dict[str, Any]:
+        reply: dict[str, Any] = page.evaluate(
+            """async ([method, path, body]) => {
+                const init = {method, headers: {"Content-Type": "application/json"}};
+                if (body !== null) init.body = JSON.stringify(body);
+                const r = await fetch("ajax-api/2.0/mlflow/" + path, init);
+                return {status: r.status, body: await r.text()};
+            }""",
+            [method, path, body],
+        )
+        assert reply["status"] == 200, reply
+        return dict(json.loads(reply["body"]))
+
+    run = ajax("GET", f"runs/get?run_id={state['run_id']}")["run"]
+    experiment = run["info"]["experiment_id"]
+    # The runs table is filled by the UI's own POST runs/search (MLflow's cross-origin and
+    # host checks apply to it): it must answer with the run.
+    with page.expect_response(lambda r: "runs/search" in r.url, timeout=90_000) as searched:
+        page.goto(f"http://{HOST}/services/mlflow/#/experiments/{experiment}", timeout=60_000)
+    assert searched.value.status == 200, searched.value.text()
+    assert state["run_id"] in searched.value.text()
+    page.wait_for_timeout(2_000)  # let the table render for the screenshot
+    shot(page, kube_shots, "2b-mlflow-runs-table")
+    ajax("POST", "runs/set-tag", {"run_id": state["run_id"], "key": "reviewed", "value": "yes"})
+    tags = ajax("GET", f"runs/get?run_id={state['run_id']}")["run"]["data"]["tags"]
+    assert {"key": "reviewed", "value": "yes"} in tags
+    assert {"key": "mlflow.user", "value": engineer["name"]} in tags
+    page.close()
 
 
 def test_3_another_profile_finds_the_notebook_on_the_home_volume(
