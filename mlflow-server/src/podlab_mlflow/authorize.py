@@ -147,9 +147,21 @@ def _create_logged_model(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
 
 
 def _create_model_version(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
-    if problem := model_source_problem(req.message.source):
+    if not _is_prompt_version(req.message) and (
+        problem := model_source_problem(req.message.source)
+    ):
         raise bad_request(f"CreateModelVersion: {problem}")
     return _registered_model(req, owners, plan)
+
+
+def _is_prompt_version(message: Any) -> bool:
+    """A prompt version (mlflow.genai.register_prompt, the UI): MLflow takes it for a prompt as
+    its handler does and then accepts only its own placeholder sources, which name no
+    location, so nothing is ever read or written through them."""
+    from mlflow.prompt.constants import _PROMPT_SOURCE_PLACEHOLDERS
+    from mlflow.server.handlers import _is_prompt_request
+
+    return bool(_is_prompt_request(message)) and message.source in _PROMPT_SOURCE_PLACEHOLDERS
 
 
 # -- changing things -------------------------------------------------------------------------
