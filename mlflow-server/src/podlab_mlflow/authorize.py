@@ -165,7 +165,8 @@ def _is_prompt_version(message: Any) -> bool:
     from mlflow.prompt.constants import _PROMPT_SOURCE_PLACEHOLDERS
     from mlflow.server.handlers import _is_prompt_request
 
-    return bool(_is_prompt_request(message)) and message.source in _PROMPT_SOURCE_PLACEHOLDERS
+    is_prompt = _is_prompt_request(message)  # type: ignore[no-untyped-call]
+    return bool(is_prompt) and message.source in _PROMPT_SOURCE_PLACEHOLDERS
 
 
 def _create_trace(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
