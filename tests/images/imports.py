@@ -141,3 +141,22 @@ def distributions(modules: Iterable[str]) -> dict[str, set[str]]:
     """module -> canonical names of the distributions providing it (empty: unknown here)."""
     mapping = _module_to_distributions()
     return {m: {str(canonicalize_name(d)) for d in mapping.get(m, [])} for m in modules}
+
+
+def every_third_party_import(root: Path) -> set[str]:
+    """Top-level third-party modules imported anywhere below `root`, lazily imported ones
+    included: a package must declare all of them, not only what runs at start."""
+    found: set[str] = set()
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top not in SOURCE_ROOTS:
+                    found.add(top)
+    return found

@@ -34,7 +34,7 @@ from tests.images.dockerfiles import (
     rel,
     requirement_lines,
 )
-from tests.images.imports import distributions, third_party_modules
+from tests.images.imports import distributions, every_third_party_import, third_party_modules
 from tests.images.pypi import INDEX, PLATFORMS, File, problems, project_files
 from tests.support.paths import REPO_ROOT
 
@@ -278,6 +278,22 @@ def test_mlflow_requirements_in_is_the_packages_dependencies():
     declared = {str(r) for r in _dependencies(REPO_ROOT / "mlflow-server" / "pyproject.toml")}
     listed = {str(Requirement(r)) for r in requirement_lines(image("mlflow").lock.requirements_in)}
     assert listed == declared, "mlflow-server/requirements.in must list pyproject's dependencies"
+
+
+def test_mlflow_server_declares_every_distribution_it_imports():
+    """The gate imports flask, werkzeug, protobuf, starlette... directly: relying on MLflow to
+    bring them breaks the day MLflow drops or moves one, so each is a declared dependency."""
+    declared = {
+        str(canonicalize_name(r.name))
+        for r in _dependencies(REPO_ROOT / "mlflow-server" / "pyproject.toml")
+    }
+    source = REPO_ROOT / "mlflow-server" / "src"
+    undeclared = sorted(
+        f"{module} (from {', '.join(sorted(dists)) or 'no installed distribution'})"
+        for module, dists in distributions(every_third_party_import(source)).items()
+        if not dists & declared
+    )
+    assert not undeclared, f"mlflow-server/pyproject.toml does not declare: {undeclared}"
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.mlflow_server.conftest import Stack, client_as
+from tests.mlflow_server.families import otlp_body
 from tests.mlflow_server.victim import Victim, plant, snapshot
 
 REFUSED = {400, 403, 404, 501}
@@ -454,3 +455,252 @@ def test_tokens_without_the_mlflow_scope_or_admin_scope_are_refused(scene):
     status, text = scene.stack.raw("GET", f"{V2[0]}/experiments/get?experiment_id=0", narrow_bob)
     assert status == 403, text
     assert "access:services!service=mlflow" in json.loads(text)["message"]
+
+
+# -- traces, assessments, OTLP ingest ----------------------------------------------------------
+def test_bob_cannot_change_alices_trace_or_its_assessments(scene):
+    alice = scene.alice
+    trace, assessment = alice.trace_id, alice.assessment_id
+    feedback = {
+        "assessment": {
+            "assessment_name": "good",
+            "trace_id": trace,
+            "source": {"source_type": "HUMAN", "source_id": "bob"},
+            "feedback": {"value": False},
+        }
+    }
+    attacks = []
+    for prefix in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
+        attacks += [
+            Attack(
+                f"v3 set tag {prefix}",
+                "PATCH",
+                f"{prefix}/traces/{trace}/tags",
+                b'{"key": "note", "value": "bob"}',
+            ),
+            Attack(
+                f"v3 delete tag {prefix}",
+                "DELETE",
+                f"{prefix}/traces/{trace}/tags",
+                b'{"key": "mlflow.traceName"}',
+            ),
+            Attack(
+                f"new assessment {prefix}",
+                "POST",
+                f"{prefix}/traces/{trace}/assessments",
+                json.dumps(feedback).encode(),
+            ),
+            Attack(
+                f"update assessment {prefix}",
+                "PATCH",
+                f"{prefix}/traces/{trace}/assessments/{assessment}",
+                json.dumps({**feedback, "update_mask": "feedback"}).encode(),
+            ),
+            Attack(
+                f"delete assessment {prefix}",
+                "DELETE",
+                f"{prefix}/traces/{trace}/assessments/{assessment}",
+                b"{}",
+            ),
+        ]
+    v2 = V2[0]
+    attacks += [
+        Attack("v2 set tag", "PATCH", f"{v2}/traces/{trace}/tags", b'{"key": "k", "value": "v"}'),
+        Attack("v2 delete tag", "DELETE", f"{v2}/traces/{trace}/tags", b'{"key": "mlflow.user"}'),
+        Attack(
+            "v2 end trace",
+            "PATCH",
+            f"{v2}/traces/{trace}",
+            b'{"timestamp_ms": 1, "status": "ERROR"}',
+        ),
+        Attack(
+            "link her prompt to her trace",
+            "POST",
+            f"{v2}/traces/link-prompts",
+            json.dumps(
+                {"trace_id": trace, "prompt_versions": [{"name": alice.prompt, "version": "1"}]}
+            ).encode(),
+        ),
+        Attack(
+            "start trace v3 with her id",
+            "POST",
+            "/api/3.0/mlflow/traces",
+            json.dumps(
+                {
+                    "trace": {
+                        "trace_info": {
+                            "trace_id": trace,
+                            "trace_location": {
+                                "type": "MLFLOW_EXPERIMENT",
+                                "mlflow_experiment": {"experiment_id": scene.bob_experiment},
+                            },
+                            "request_time": "2026-01-01T00:00:00Z",
+                            "state": "ERROR",
+                            "tags": {"note": "bob"},
+                        }
+                    }
+                }
+            ).encode(),
+        ),
+        Attack(
+            "her trace's artifact folder",
+            "PUT",
+            f"/api/2.0/mlflow-artifacts/artifacts/{alice.experiment_id}/traces/{trace}/"
+            "artifacts/traces.json",
+            b"{}",
+            (("Content-Type", "application/octet-stream"),),
+        ),
+    ]
+    for encoding in ("protobuf", "json", "gzip"):
+        for experiment in (alice.experiment_id, scene.bob_experiment):
+            body, headers = otlp_body(trace, encoding)
+            attacks.append(
+                Attack(
+                    f"OTLP spans into her trace ({encoding}, experiment {experiment})",
+                    "POST",
+                    "/v1/traces",
+                    body,
+                    (*headers, ("x-mlflow-experiment-id", experiment)),
+                )
+            )
+    _check(scene, attacks)
+
+
+def test_otlp_batches_the_gate_cannot_read_are_refused(scene):
+    """A batch the gate cannot map to traces is refused (400), never passed on unchecked."""
+    headers = (("x-mlflow-experiment-id", scene.bob_experiment),)
+    body, proto = otlp_body(scene.alice.trace_id)
+    attacks = [
+        Attack("no content type", "POST", "/v1/traces", body, headers),
+        Attack(
+            "text/plain", "POST", "/v1/traces", body, (*headers, ("Content-Type", "text/plain"))
+        ),
+        Attack("not protobuf", "POST", "/v1/traces", b"\xff\xfe garbage", (*headers, *proto)),
+        Attack(
+            "gzip that is not",
+            "POST",
+            "/v1/traces",
+            body,
+            (*headers, *proto, ("Content-Encoding", "gzip")),
+        ),
+    ]
+    _check(scene, attacks)
+
+
+# -- evaluation datasets -----------------------------------------------------------------------
+def test_bob_cannot_change_alices_evaluation_dataset(scene):
+    dataset = scene.alice.dataset_id
+    records = json.dumps([{"inputs": {"q": "bob"}, "expectations": {"a": "bob"}}])
+    attacks = []
+    for prefix in ("/api/3.0/mlflow", "/ajax-api/3.0/mlflow"):
+        base = f"{prefix}/datasets/{dataset}"
+        attacks += [
+            Attack(f"records {prefix}", "POST", f"{base}/records", json.dumps(
+                {"dataset_id": dataset, "records": records}).encode()),
+            Attack(f"tags {prefix}", "PATCH", f"{base}/tags", json.dumps(
+                {"dataset_id": dataset, "tags": json.dumps({"k": "bob"})}).encode()),
+            Attack(f"delete tag {prefix}", "DELETE", f"{base}/tags/k", b"{}"),
+            Attack(f"delete records {prefix}", "DELETE", f"{base}/records", json.dumps(
+                {"dataset_id": dataset, "dataset_record_ids": ["x"]}).encode()),
+            Attack(f"add experiments {prefix}", "POST", f"{base}/add-experiments", json.dumps(
+                {"dataset_id": dataset, "experiment_ids": [scene.bob_experiment]}).encode()),
+            Attack(f"remove experiments {prefix}", "POST", f"{base}/remove-experiments",
+                   json.dumps({"experiment_ids": [scene.alice.experiment_id]}).encode()),
+            Attack(f"delete {prefix}", "DELETE", base, b"{}"),
+        ]  # fmt: skip
+    _check(scene, attacks)
+
+
+# -- runs and models outside the usual layout --------------------------------------------------
+def test_bob_cannot_write_her_runless_model_default_or_custom_location_runs(scene):
+    """Her logged model with no source run, her run in the Default experiment (which has no
+    owner) and her run under a custom mlflow-artifacts:/<name> location."""
+    alice = scene.alice
+    proxy = "/api/2.0/mlflow-artifacts/artifacts"
+    data = (("Content-Type", "application/octet-stream"),)
+    default_root = f"0/{alice.default_run_id}/artifacts"
+    attacks = [
+        Attack("runless model: overwrite", "PUT", f"{proxy}/{alice.free_model_root}/weights.bin",
+               b"x", data),
+        Attack("runless model: new file", "PUT", f"{proxy}/{alice.free_model_root}/bob.pkl",
+               b"x", data),
+        Attack("runless model: delete", "DELETE", f"{proxy}/{alice.free_model_root}/weights.bin",
+               None, data),
+        Attack("runless model: tags", "PATCH", f"{V2[0]}/logged-models/{alice.free_model_id}/tags",
+               b'{"tags": [{"key": "k", "value": "bob"}]}'),
+        Attack("runless model: finalize", "PATCH", f"{V2[0]}/logged-models/{alice.free_model_id}",
+               json.dumps({"model_id": alice.free_model_id, "status": "LOGGED_MODEL_UPLOAD_FAILED"}
+                          ).encode()),
+        Attack("runless model: delete model", "DELETE",
+               f"{V2[0]}/logged-models/{alice.free_model_id}", b"{}"),
+        Attack("default run: overwrite", "PUT", f"{proxy}/{default_root}/model/weights.bin", b"x",
+               data),
+        Attack("default run: delete", "DELETE", f"{proxy}/{default_root}/model", None, data),
+        Attack("default run: upload-artifact", "POST",
+               f"/ajax-api/2.0/mlflow/upload-artifact?run_uuid={alice.default_run_id}&path=x.txt",
+               b"x", data),
+        Attack("custom root: overwrite", "PUT", f"{proxy}/{alice.custom_root}/model/weights.bin",
+               b"x", data),
+        Attack("custom root: new file", "PUT", f"{proxy}/{alice.custom_root}/bob.txt", b"x", data),
+        Attack("custom root: delete", "DELETE", f"{proxy}/{alice.custom_root}/model", None, data),
+        Attack("custom root: the folder above", "DELETE",
+               f"{proxy}/{alice.custom_root.rsplit('/', 2)[0]}", None, data),
+    ]  # fmt: skip
+    for run in (alice.default_run_id, alice.custom_run_id):
+        for endpoint, extra in (
+            ("runs/set-tag", {"key": "stage", "value": "bob"}),
+            ("runs/log-parameter", {"key": "where", "value": "bob"}),
+            ("runs/delete", {}),
+            ("runs/update", {"status": "FAILED"}),
+        ):
+            body = json.dumps({**extra, "run_id": run}).encode()
+            attacks.append(Attack(f"{endpoint} {run}", "POST", f"{V2[0]}/{endpoint}", body))
+    with client_as(scene.stack, "bob") as client:
+        nested = client.create_experiment(
+            f"under-hers-{uuid.uuid4().hex[:6]}", f"mlflow-artifacts:/{alice.custom_root}"
+        )
+        bob_run = client.create_run(nested).info.run_id
+    attacks.append(
+        Attack(
+            "his run inside her custom root",
+            "PUT",
+            f"{proxy}/{alice.custom_root}/{bob_run}/artifacts/x.txt",
+            b"x",
+            data,
+        )
+    )
+    _check(scene, attacks)
+
+
+# -- prompts and scorers -----------------------------------------------------------------------
+def test_bob_cannot_change_alices_prompts_links_or_scorers(scene):
+    alice = scene.alice
+    prompt_version = {
+        "name": alice.prompt,
+        "source": "prompt-template",
+        "tags": [
+            {"key": "mlflow.prompt.is_prompt", "value": "true"},
+            {"key": "mlflow.prompt.text", "value": "Bob says {{name}}"},
+        ],
+    }
+    link = json.dumps([{"name": alice.prompt, "version": "1"}])
+    attacks = [
+        Attack("a version of her prompt", "POST", f"{V2[0]}/model-versions/create",
+               json.dumps(prompt_version).encode()),
+        Attack("her prompt's alias", "POST", f"{V2[0]}/registered-models/alias",
+               json.dumps({"name": alice.prompt, "alias": "production", "version": "1"}).encode()),
+        Attack("her prompt's text", "POST", f"{V2[0]}/model-versions/set-tag", json.dumps(
+            {"name": alice.prompt, "version": "1", "key": "mlflow.prompt.text", "value": "bob"}
+        ).encode()),
+        Attack("link to her run", "POST", f"{V2[0]}/runs/set-tag", json.dumps(
+            {"run_id": alice.run_id, "key": "mlflow.linkedPrompts", "value": link}).encode()),
+        Attack("link to her logged model", "PATCH",
+               f"{V2[0]}/logged-models/{alice.logged_model_id}/tags",
+               json.dumps({"tags": [{"key": "mlflow.linkedPrompts", "value": link}]}).encode()),
+        Attack("replace her scorer", "POST", "/api/3.0/mlflow/scorers/register", json.dumps(
+            {"experiment_id": alice.experiment_id, "name": alice.scorer,
+             "serialized_scorer": "{}"}).encode()),
+        Attack("delete her scorer", "DELETE", "/api/3.0/mlflow/scorers/delete", json.dumps(
+            {"experiment_id": alice.experiment_id, "name": alice.scorer}).encode()),
+    ]  # fmt: skip
+    _check(scene, attacks)

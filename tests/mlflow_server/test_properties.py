@@ -10,6 +10,7 @@ leaves Alice's data unchanged.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import posixpath
 import re
@@ -187,9 +188,7 @@ def bobs_run(mlflow_stack: Stack, victim: Victim) -> str:
         reply = mlflow_stack.call(
             "POST", "/api/2.0/mlflow/runs/create", "bob", {"experiment_id": victim.experiment_id}
         )
-        _VICTIMS["bob"] = Victim(
-            victim.experiment_id, reply.json()["run"]["info"]["run_id"], "", "", "", "", ""
-        )
+        _VICTIMS["bob"] = dataclasses.replace(victim, run_id=reply.json()["run"]["info"]["run_id"])
     return _VICTIMS["bob"].run_id
 
 

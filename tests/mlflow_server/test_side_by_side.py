@@ -1,11 +1,13 @@
 """MLflow's own client against podlab's server and stock `mlflow server`, in the same run.
 
 Both servers use the same PostgreSQL cluster and S3 server. For every operation family a
-user relies on (experiments, runs, artifacts, the registry with model loading, traces,
-datasets and GenAI evaluation) the client must observe the same results from both: the gate
-may refuse what stock allows, but never change what an allowed call does. Where stock MLflow
-answers a malformed request or a missing artifact with a 500, podlab answers 400 or 404 with
-a message that says what is wrong.
+user relies on (tests/mlflow_server/families.py: experiments, runs, artifacts, the registry
+with model loading, traces and OTLP spans, assessments, datasets, scorers, prompts, GenAI
+evaluation, logged models, the UI's GraphQL, custom artifact locations, the Default
+experiment) the client must observe the same results from both: deny by default must not
+refuse what a user does with their own things, and never change what an allowed call does.
+Where stock MLflow answers a malformed request or a missing artifact with a 500, podlab
+answers 400 or 404 with a message that says what is wrong.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ that says who may do it instead.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Request
@@ -20,9 +20,11 @@ from podlab_mlflow.errors import Denied, bad_request, forbidden, not_found, not_
 from podlab_mlflow.hubauth import HubUser
 from podlab_mlflow.messages import encode, first_arg, first_field
 from podlab_mlflow.owners import (
+    DATASET,
     EXPERIMENT,
     LOGGED_MODEL,
     REGISTERED_MODEL,
+    TRACE,
     OwnerStore,
     RunFacts,
 )
@@ -53,6 +55,7 @@ class Plan:
     renamed: tuple[str, str] | None = None  # registered model (old, new) on success
     deleted: str | None = None  # registered model forgotten on success
     artifact_key: str | None = None  # the store key a download reads (404 when missing)
+    owned: list[tuple[str, str]] = field(default_factory=list)  # (kind, key) new on success
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Call:
     message: Any  # the parsed protobuf message (None for GET and non-REST routes)
     request: Request  # for query parameters, parsed as Werkzeug parses them
     presigned_urls: bool
+    trace_ids: tuple[str, ...] = ()  # the traces an OTLP export writes (podlab_mlflow.otlp)
 
 
 def _value(req: Call, source: Source) -> str:
@@ -147,9 +151,46 @@ def _create_logged_model(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
 
 
 def _create_model_version(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
-    if problem := model_source_problem(req.message.source):
+    if not _is_prompt_version(req.message) and (
+        problem := model_source_problem(req.message.source)
+    ):
         raise bad_request(f"CreateModelVersion: {problem}")
     return _registered_model(req, owners, plan)
+
+
+def _is_prompt_version(message: Any) -> bool:
+    """A prompt version (mlflow.genai.register_prompt, the UI): MLflow takes it for a prompt as
+    its handler does and then accepts only its own placeholder sources, which name no
+    location, so nothing is ever read or written through them."""
+    from mlflow.prompt.constants import _PROMPT_SOURCE_PLACEHOLDERS
+    from mlflow.server.handlers import _is_prompt_request
+
+    is_prompt = _is_prompt_request(message)  # type: ignore[no-untyped-call]
+    return bool(is_prompt) and message.source in _PROMPT_SOURCE_PLACEHOLDERS
+
+
+def _create_trace(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
+    """A new trace becomes the caller's; spans or a trace info sent for an existing trace
+    (the client sends both for each of its traces) need that trace to be the caller's."""
+    if req.route.key == "mlflow.StartTrace":  # v2: the server picks the id
+        plan.record = (TRACE, ("trace_info", "request_id"))
+        return plan
+    if req.route.key == "mlflow.StartTraceV3":
+        trace_id = req.message.trace.trace_info.trace_id
+        if not trace_id:
+            raise bad_request("StartTraceV3: trace.trace_info.trace_id is required")
+        ids: tuple[str, ...] = (trace_id,)
+    else:
+        ids = req.trace_ids
+    for trace_id in ids:
+        if _trace_owner(req, owners, trace_id, missing_ok=True) is None:
+            plan.owned.append((TRACE, trace_id))
+    return plan
+
+
+def _create_dataset(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
+    plan.record = (DATASET, ("dataset", "dataset_id"))
+    return plan
 
 
 # -- changing things -------------------------------------------------------------------------
@@ -243,18 +284,59 @@ def _logged_model(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
     return plan
 
 
+def _trace_owner(req: Call, owners: OwnerStore, trace_id: str, *, missing_ok: bool) -> str | None:
+    """The owner of an existing trace the caller may change; None when there is no trace."""
+    trace = owners.trace(trace_id)
+    if trace is None:
+        if missing_ok:
+            return None
+        raise not_found(f"Trace with id={trace_id} not found")
+    if trace.owner != req.user.name and not req.user.admin:
+        whose = f"belongs to {trace.owner!r}" if trace.owner else "has no recorded owner"
+        raise forbidden(
+            f"Trace {trace_id} {whose}: only its owner or an MLflow admin may change it, its "
+            "tags or its assessments. Log a trace of your own (@mlflow.trace)."
+        )
+    return trace.owner or ""
+
+
+def _trace(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
+    assert req.rule.target is not None
+    _trace_owner(req, owners, _required(req, req.rule.target), missing_ok=False)
+    return plan
+
+
+def _dataset(req: Call, owners: OwnerStore, plan: Plan) -> Plan:
+    assert req.rule.target is not None
+    dataset_id = _required(req, req.rule.target)
+    dataset = owners.dataset(dataset_id)
+    if dataset is None:
+        raise not_found(f"Evaluation dataset with id={dataset_id} not found")
+    if dataset.owner != req.user.name and not req.user.admin:
+        whose = f"belongs to {dataset.owner!r}" if dataset.owner else "has no recorded owner"
+        raise forbidden(
+            f"Evaluation dataset {dataset_id} {whose}: only its owner or an MLflow admin may "
+            "change it. Create a dataset of your own (mlflow.genai.datasets.create_dataset)."
+        )
+    return plan
+
+
 _OBJECT_RULES = {
     Access.CREATE_EXPERIMENT: _create_experiment,
     Access.CREATE_REGISTERED_MODEL: _create_registered_model,
     Access.CREATE_RUN: _create_run,
     Access.CREATE_LOGGED_MODEL: _create_logged_model,
     Access.CREATE_MODEL_VERSION: _create_model_version,
+    Access.CREATE_TRACE: _create_trace,
+    Access.CREATE_DATASET: _create_dataset,
     Access.RUN: _run,
     Access.EXPERIMENT: _experiment,
     Access.EXPERIMENT_OWNER: _experiment,
     Access.REGISTERED_MODEL: _registered_model,
     Access.REGISTERED_MODEL_OWNER: _registered_model,
     Access.LOGGED_MODEL: _logged_model,
+    Access.TRACE: _trace,
+    Access.DATASET: _dataset,
 }
 
 
@@ -338,7 +420,9 @@ def _check_artifact_write(key: str, user: HubUser, owners: OwnerStore) -> None:
             if model is not None and key_of_uri(model.artifact_location) == folder:
                 claims.append((f"logged model {segment}", model.owner))
         elif i > 0 and parts[i - 1] == "traces" and _TRACE_ID.match(segment):
-            claims.append((f"trace {segment}", user.name))  # traces have no owner
+            trace = owners.trace(segment)
+            if trace is not None:
+                claims.append((f"trace {segment}", trace.owner))
     if user.admin:
         return
     if not claims:

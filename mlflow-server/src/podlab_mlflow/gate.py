@@ -4,9 +4,9 @@ It wraps MLflow's whole application (FastAPI routes and the mounted Flask app al
 every request it (1) refuses a path that is not written canonically, (2) finds the endpoint
 MLflow will run (`routes`) and its rule (`rules`; none means refused), (3) checks the caller's
 hub token and its scopes, (4) parses the body once with MLflow's parser when the rule needs a
-value from it, (5) applies the rule (`authorize`) and (6) forwards exactly what was checked.
-Reads and artifact transfers stream through untouched; only the small JSON bodies a rule
-needs are buffered.
+value from it (an OTLP span batch with MLflow's OTLP reader, `otlp`), (5) applies the rule
+(`authorize`) and (6) forwards exactly what was checked. Reads and artifact transfers stream
+through untouched; only the small JSON and span bodies a rule needs are buffered.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 import anyio.to_thread
 from sqlalchemy.exc import DBAPIError
 
-from podlab_mlflow import grants, oauth
+from podlab_mlflow import grants, oauth, otlp
 from podlab_mlflow.authorize import Call, Plan, decide
 from podlab_mlflow.errors import (
     Denied,
@@ -51,6 +51,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+OTLP_EXPORT = "asgi:otel_api.export_traces"
 MAX_JSON_BODY = 64 * 1024 * 1024  # log-batch bodies are small; this bounds a hostile one
 # server-info keys that make clients move artifacts directly to/from the bucket.
 DIRECT_S3_CAPABILITIES = (
@@ -216,14 +217,24 @@ class PodlabGate:
             return
         body: bytes | None = None
         message = None
+        trace_ids: tuple[str, ...] = ()
         if reads_body(rule) and route.message is not None and method not in ("GET", "HEAD"):
             body, receive = await self._read_body(receive)
+        elif route.key == OTLP_EXPORT:
+            body, receive = await self._read_body(receive)
+            headers = oauth.headers_of(scope)
+            trace_ids = await anyio.to_thread.run_sync(  # parsing a batch is CPU work
+                otlp.trace_ids,
+                body,
+                headers.get("content-type", ""),
+                headers.get("content-encoding", ""),
+            )
         request = flask_request(
             method, scope["headers"], scope.get("query_string", b""), body or b""
         )
-        if body is not None:
+        if body is not None and route.message is not None:
             message = parse_body(route.message, request, body)
-        call = Call(route, rule, user, message, request, self.settings.presigned_urls)
+        call = Call(route, rule, user, message, request, self.settings.presigned_urls, trace_ids)
         if reads_database(rule):
             plan = await anyio.to_thread.run_sync(decide, call, self.owners)
         else:
@@ -244,7 +255,7 @@ class PodlabGate:
             scope, receive = self._with_body(scope, plan.body, receive)
         elif body is not None:
             receive = self._replay(body, receive)
-        if plan.record or plan.renamed or plan.deleted:
+        if plan.record or plan.renamed or plan.deleted or plan.owned:
             await self._forward_and_record(scope, receive, send, plan, caller)
         elif (
             rule.access is Access.ARTIFACT_READ
@@ -345,6 +356,8 @@ class PodlabGate:
             for step in path:
                 value = value[step]
             self.owners.record(kind, str(value), caller)
+        for kind, key in plan.owned:
+            self.owners.record(kind, key, caller)
         if plan.renamed is not None:
             self.owners.rename("registered_model", *plan.renamed)
         if plan.deleted is not None:

@@ -2,12 +2,13 @@
 
 A run's owner is MLflow's own `runs.user_id`, which the gate sets from the hub identity when
 the run is created and which nothing can change afterwards; with the run's experiment and
-artifact root it never changes, so it is cached. Experiments, registered models and logged
-models have no owner column in MLflow: the gate records the creator in `podlab_mlflow_owners`
-when the create call succeeds. Owners (and admins) may grant other users the right to edit an
-experiment or a registered model (`podlab_mlflow_grants`, managed through the gate's grants
-API). Objects created before podlab, or by MLflow itself (the Default experiment), have no
-owner: only admins may change them, and an admin may give them one.
+artifact root it never changes, so it is cached. Experiments, registered models, logged
+models, traces and evaluation datasets have no owner column in MLflow: the gate records the
+creator in `podlab_mlflow_owners` when the create call succeeds. Owners (and admins) may
+grant other users the right to edit an experiment or a registered model
+(`podlab_mlflow_grants`, managed through the gate's grants API). Objects created before
+podlab, or by MLflow itself (the Default experiment), have no owner: only admins may change
+them, and an admin may give experiments and registered models one.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from podlab_mlflow.schema import GRANTS_TABLE, OWNERS_TABLE
 EXPERIMENT = "experiment"
 REGISTERED_MODEL = "registered_model"
 LOGGED_MODEL = "logged_model"
+TRACE = "trace"
+DATASET = "dataset"
 GRANTABLE = (EXPERIMENT, REGISTERED_MODEL)
 CACHE_ENTRIES = 50_000
 
@@ -43,6 +46,14 @@ class LoggedModelFacts:
     owner: str | None
     experiment_id: str
     artifact_location: str
+
+
+@dataclass(frozen=True)
+class Owned:
+    """An object MLflow keeps without an owner, and the creator the gate recorded."""
+
+    key: str
+    owner: str | None
 
 
 @dataclass(frozen=True)
@@ -126,6 +137,21 @@ class OwnerStore:
             return None
         owner = row[2] or row[3] or None
         return LoggedModelFacts(model_id, owner, str(row[0]), str(row[1] or ""))
+
+    def trace(self, trace_id: str) -> Owned | None:
+        return self._recorded(TRACE, "trace_info", "request_id", trace_id)
+
+    def dataset(self, dataset_id: str) -> Owned | None:
+        return self._recorded(DATASET, "evaluation_datasets", "dataset_id", dataset_id)
+
+    def _recorded(self, kind: str, table: str, column: str, key: str) -> Owned | None:
+        row = self._row(
+            f"SELECT o.owner FROM {table} t LEFT JOIN {OWNERS_TABLE} o "  # noqa: S608
+            f"ON o.kind = :kind AND o.object_key = t.{column} WHERE t.{column} = :key",
+            kind=kind,
+            key=key,
+        )
+        return None if row is None else Owned(key, row[0])
 
     def model_version_location(self, name: str, version: str) -> str | None:
         number = _int_key(version)

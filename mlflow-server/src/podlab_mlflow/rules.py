@@ -27,12 +27,16 @@ class Access(enum.Enum):
     CREATE_RUN = enum.auto()
     CREATE_LOGGED_MODEL = enum.auto()
     CREATE_MODEL_VERSION = enum.auto()
+    CREATE_TRACE = enum.auto()
+    CREATE_DATASET = enum.auto()
     RUN = enum.auto()
     EXPERIMENT = enum.auto()
     EXPERIMENT_OWNER = enum.auto()
     REGISTERED_MODEL = enum.auto()
     REGISTERED_MODEL_OWNER = enum.auto()
     LOGGED_MODEL = enum.auto()
+    TRACE = enum.auto()
+    DATASET = enum.auto()
     ARTIFACT_READ = enum.auto()
     ARTIFACT_WRITE = enum.auto()
 
@@ -47,12 +51,17 @@ WHO = {
     Access.CREATE_RUN: "any signed-in user; becomes the run's owner",
     Access.CREATE_LOGGED_MODEL: "any signed-in user; becomes the logged model's owner",
     Access.CREATE_MODEL_VERSION: "the registered model's owner, editors and admins",
+    Access.CREATE_TRACE: "any signed-in user; becomes the owner of each new trace (adding to "
+    "an existing trace: its owner and admins)",
+    Access.CREATE_DATASET: "any signed-in user; becomes the evaluation dataset's owner",
     Access.RUN: "the run's owner and admins",
     Access.EXPERIMENT: "the experiment's owner, editors and admins",
     Access.EXPERIMENT_OWNER: "the experiment's owner and admins",
     Access.REGISTERED_MODEL: "the registered model's owner, editors and admins",
     Access.REGISTERED_MODEL_OWNER: "the registered model's owner and admins",
     Access.LOGGED_MODEL: "the logged model's owner and admins",
+    Access.TRACE: "the trace's owner and admins",
+    Access.DATASET: "the evaluation dataset's owner and admins",
     Access.ARTIFACT_READ: "any signed-in user",
     Access.ARTIFACT_WRITE: "the owner of every run, logged model or trace folder holding the key",
 }
@@ -210,30 +219,10 @@ TABLE: dict[str, Rule] = {
         "asgi:mcp_server_api.search_mcp_servers",
         "asgi:mcp_server_api.search_server_access_endpoints",
     ),
-    # -- writes open to every signed-in user: traces, assessments, datasets, review tools and
-    #    gateway invocations have no owner in MLflow (docs/security.md, "Known limits") ------
+    # -- writes open to every signed-in user: review tools and gateway invocations have no
+    #    owner in MLflow (docs/security.md, "Known limits") -----------------------------------
     **_all(
         _SIGNED_IN,
-        "asgi:otel_api.export_traces",
-        "mlflow.StartTrace",
-        "mlflow.StartTraceV3",
-        "mlflow.EndTrace",
-        "mlflow.SetTraceTag",
-        "mlflow.SetTraceTagV3",
-        "mlflow.DeleteTraceTag",
-        "mlflow.DeleteTraceTagV3",
-        "mlflow.LinkPromptsToTrace",
-        "mlflow.CreateAssessment",
-        "mlflow.UpdateAssessment",
-        "mlflow.DeleteAssessment",
-        "mlflow.CreateDataset",
-        "mlflow.UpsertDatasetRecords",
-        "mlflow.SetDatasetTags",
-        "mlflow.DeleteDatasetTag",
-        "mlflow.DeleteDataset",
-        "mlflow.DeleteDatasetRecords",
-        "mlflow.AddDatasetToExperiments",
-        "mlflow.RemoveDatasetFromExperiments",
         "mlflow.issues.CreateIssue",
         "mlflow.issues.UpdateIssue",
         "mlflow.label_schemas.CreateLabelSchema",
@@ -402,6 +391,41 @@ TABLE: dict[str, Rule] = {
         "mlflow.DeleteLoggedModel",
         "mlflow.LogLoggedModelParamsRequest",
     ),
+    # -- traces (MLflow 3) and their assessments: the handlers read the id from the URL (v2
+    #    calls it request_id); an OTLP export or StartTraceV3 names its traces in the body -----
+    **_all(
+        Rule(Access.CREATE_TRACE),
+        "asgi:otel_api.export_traces",
+        "mlflow.StartTrace",
+        "mlflow.StartTraceV3",
+    ),
+    **_all(
+        Rule(Access.TRACE, url("trace_id")),
+        "mlflow.SetTraceTagV3",
+        "mlflow.DeleteTraceTagV3",
+        "mlflow.CreateAssessment",
+        "mlflow.UpdateAssessment",
+        "mlflow.DeleteAssessment",
+    ),
+    **_all(
+        Rule(Access.TRACE, url("request_id")),
+        "mlflow.EndTrace",
+        "mlflow.SetTraceTag",
+        "mlflow.DeleteTraceTag",
+    ),
+    "mlflow.LinkPromptsToTrace": Rule(Access.TRACE, body("trace_id")),
+    # -- evaluation datasets: the handlers read the id from the URL ---------------------------
+    "mlflow.CreateDataset": Rule(Access.CREATE_DATASET),
+    **_all(
+        Rule(Access.DATASET, url("dataset_id")),
+        "mlflow.UpsertDatasetRecords",
+        "mlflow.SetDatasetTags",
+        "mlflow.DeleteDatasetTag",
+        "mlflow.DeleteDataset",
+        "mlflow.DeleteDatasetRecords",
+        "mlflow.AddDatasetToExperiments",
+        "mlflow.RemoveDatasetFromExperiments",
+    ),
     # -- artifacts: decided on the key MLflow reads or writes --------------------------------
     **_all(
         Rule(Access.ARTIFACT_READ, artifact=ArtifactAt("proxy", PROXY_PATH)),
@@ -492,6 +516,8 @@ _CREATES = (
     Access.CREATE_RUN,
     Access.CREATE_LOGGED_MODEL,
     Access.CREATE_MODEL_VERSION,
+    Access.CREATE_TRACE,
+    Access.CREATE_DATASET,
 )
 _NO_DATABASE = (
     Access.PUBLIC,
@@ -501,6 +527,7 @@ _NO_DATABASE = (
     Access.CREATE_EXPERIMENT,
     Access.CREATE_REGISTERED_MODEL,
     Access.CREATE_RUN,
+    Access.CREATE_DATASET,
     Access.ARTIFACT_READ,
 )
 
