@@ -10,7 +10,19 @@ import urllib.request
 import yaml
 
 from tests.support.kube import KubeCluster, get_json, new_namespace, wait_for
-from tests.support.release import CHART, Release, missing_secret_commands, run_helm
+from tests.support.process import free_port
+from tests.support.release import (
+    CHART,
+    INFRA_NAMESPACE,
+    Release,
+    missing_secret_commands,
+    run_helm,
+)
+
+RESTRICTED = {
+    "pod-security.kubernetes.io/enforce": "restricted",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+}
 
 
 def test_install_brings_up_every_component_from_the_charts_specs(podlab_release: Release):
@@ -86,3 +98,41 @@ def test_bad_values_fail_before_anything_is_created(kube: KubeCluster):
     assert proc.returncode != 0
     assert "slug" in proc.stderr
     assert kube.kubectl("get", "all", "-n", namespace, "-o", "name").strip() == ""
+
+
+def test_a_failing_migration_fails_the_install_and_its_log_says_why(kube: KubeCluster):
+    """The pre-install hook really runs: with MLflow's database unreachable it fails, so
+    `helm install --wait` fails naming the Job, nothing else is created, and the kept Job's
+    log (what the admin guide says to read) gives the reason."""
+    namespace = new_namespace(kube, "migration-fails", labels=RESTRICTED)
+    nowhere = f"nowhere-{namespace}"
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": INFRA_NAMESPACE}})
+    kube.apply({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": nowhere, "namespace": INFRA_NAMESPACE,
+                     "annotations": {"podlab.io/forward-to": f"127.0.0.1:{free_port()}"}},
+        "spec": {"ports": [{"port": 5432}]},
+    })  # fmt: skip
+    host = f"{nowhere}.{INFRA_NAMESPACE}.svc"
+    secrets = {
+        "podlab-hub-db": {"password": "p", "host": host},
+        "podlab-mlflow-db": {"password": "p", "host": host},
+        "podlab-oidc": {"client-secret": "s", "client-id": "podlab",
+                        "authorize-url": "https://idp.podlab.test/authorize",
+                        "token-url": "https://idp.podlab.test/token",
+                        "userdata-url": "https://idp.podlab.test/userinfo"},
+    }  # fmt: skip
+    for name, data in secrets.items():
+        literals = [f"--from-literal={key}={value}" for key, value in data.items()]
+        kube.kubectl("create", "secret", "generic", name, "-n", namespace, *literals)
+    try:
+        proc = run_helm(kube, "install", "podlab", str(CHART), "-n", namespace,
+                        "--wait", "--timeout", "4m", check=False)  # fmt: skip
+        assert proc.returncode != 0
+        assert "podlab-mlflow-migrate" in proc.stderr, proc.stderr
+        assert kube.kubectl("get", "deployments", "-n", namespace, "-o", "name").strip() == ""
+        log = kube.kubectl("logs", "-n", namespace, "job/podlab-mlflow-migrate")
+        assert "cannot reach the database" in log, log
+        assert f'connection to server at "{host}"' in log, log
+    finally:
+        kube.kubectl("delete", "service", nowhere, "-n", INFRA_NAMESPACE, check=False)

@@ -11,6 +11,7 @@ import copy
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -139,119 +140,42 @@ def test_default_storage_class_is_left_to_the_cluster():
     assert pvc["spec"]["resources"]["requests"]["storage"] == "5Gi"
 
 
-# -- Pod Security `restricted`, rule by rule --------------------------------------------------
-ALLOWED_VOLUME_TYPES = {
-    "configMap",
-    "csi",
-    "downwardAPI",
-    "emptyDir",
-    "ephemeral",
-    "persistentVolumeClaim",
-    "projected",
-    "secret",
-}
-SAFE_SYSCTLS = {
-    "kernel.shm_rmid_forced",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.ip_unprivileged_port_start",
-    "net.ipv4.tcp_syncookies",
-    "net.ipv4.ping_group_range",
-    "net.ipv4.ip_local_reserved_ports",
-    "net.ipv4.tcp_keepalive_time",
-    "net.ipv4.tcp_fin_timeout",
-    "net.ipv4.tcp_keepalive_intvl",
-    "net.ipv4.tcp_keepalive_probes",
-}
+# -- Pod Security `restricted`, by the real admission ----------------------------------------
+@pytest.fixture(scope="module")
+def restricted(kube: Any) -> Iterator[Any]:
+    """A namespace enforcing Pod Security `restricted` on the bed's kube-apiserver 1.34, with
+    the user ServiceAccount the rendered pods name. `admit(pod)` is the real admission chain
+    (server-side dry run: nothing is created): None, or the API server's refusal."""
+    from tests.support.kube import KubeError
 
+    namespace = f"psa-{os.urandom(3).hex()}"
+    kube.apply(
+        {"apiVersion": "v1", "kind": "Namespace",
+         "metadata": {"name": namespace,
+                      "labels": {"pod-security.kubernetes.io/enforce": "restricted",
+                                 "pod-security.kubernetes.io/enforce-version": "latest"}}},
+        {"apiVersion": "v1", "kind": "ServiceAccount",
+         "metadata": {"name": "podlab-user", "namespace": namespace}},
+    )  # fmt: skip
 
-def restricted_violations(pod: dict[str, Any]) -> list[str]:
-    """The Pod Security Standards `restricted` profile (baseline included), one check per rule."""
-    spec = pod["spec"]
-    psc = spec.get("securityContext") or {}
-    containers = (
-        spec.get("containers", [])
-        + spec.get("initContainers", [])
-        + spec.get("ephemeralContainers", [])
-    )
-    out = []
-    # baseline: host namespaces
-    for field in ("hostNetwork", "hostPID", "hostIPC"):
-        if spec.get(field):
-            out.append(f"{field} is true")
-    # baseline: HostProcess
-    if (psc.get("windowsOptions") or {}).get("hostProcess"):
-        out.append("pod windowsOptions.hostProcess")
-    # baseline: sysctls
-    for sysctl in psc.get("sysctls", []):
-        if sysctl["name"] not in SAFE_SYSCTLS:
-            out.append(f"unsafe sysctl {sysctl['name']}")
-    # baseline: SELinux
-    for ctx_name, ctx in [("pod", psc)] + [
-        (c["name"], c.get("securityContext") or {}) for c in containers
-    ]:
-        selinux = ctx.get("seLinuxOptions") or {}
-        if selinux.get("type") not in (
-            None,
-            "",
-            "container_t",
-            "container_init_t",
-            "container_kvm_t",
-        ):
-            out.append(f"{ctx_name}: seLinux type")
-        if selinux.get("user") or selinux.get("role"):
-            out.append(f"{ctx_name}: seLinux user/role")
-        apparmor = (ctx.get("appArmorProfile") or {}).get("type")
-        if apparmor not in (None, "RuntimeDefault", "Localhost"):
-            out.append(f"{ctx_name}: appArmor {apparmor}")
-    # restricted: volume types (baseline: no hostPath)
-    for volume in spec.get("volumes", []):
-        kinds = set(volume) - {"name"}
-        if "hostPath" in kinds:
-            out.append(f"hostPath volume {volume['name']}")
-        if not kinds <= ALLOWED_VOLUME_TYPES:
-            out.append(f"volume {volume['name']} of type {kinds - ALLOWED_VOLUME_TYPES}")
-    # restricted: seccomp on the pod or on every container
-    pod_seccomp = (psc.get("seccompProfile") or {}).get("type")
-    if pod_seccomp not in (None, "RuntimeDefault", "Localhost"):
-        out.append(f"pod seccomp {pod_seccomp}")
-    # restricted: runAsNonRoot on the pod or every container; runAsUser never 0
-    if psc.get("runAsUser") == 0:
-        out.append("pod runAsUser 0")
-    for container in containers:
-        name = container["name"]
-        sc = container.get("securityContext") or {}
-        if sc.get("privileged"):
-            out.append(f"{name}: privileged")
-        if (sc.get("windowsOptions") or {}).get("hostProcess"):
-            out.append(f"{name}: hostProcess")
-        if sc.get("procMount") not in (None, "Default"):
-            out.append(f"{name}: procMount {sc['procMount']}")
-        for port in container.get("ports", []):
-            if port.get("hostPort"):
-                out.append(f"{name}: hostPort {port['hostPort']}")
-        if sc.get("allowPrivilegeEscalation") is not False:
-            out.append(f"{name}: allowPrivilegeEscalation must be false")
-        if sc.get("runAsNonRoot") is False or not (
-            sc.get("runAsNonRoot") or psc.get("runAsNonRoot")
-        ):
-            out.append(f"{name}: runAsNonRoot must be true")
-        if sc.get("runAsUser") == 0:
-            out.append(f"{name}: runAsUser 0")
-        seccomp = (sc.get("seccompProfile") or {}).get("type") or pod_seccomp
-        if seccomp not in ("RuntimeDefault", "Localhost"):
-            out.append(f"{name}: seccomp must be RuntimeDefault or Localhost, is {seccomp}")
-        caps = sc.get("capabilities") or {}
-        if "ALL" not in (caps.get("drop") or []):
-            out.append(f"{name}: capabilities must drop ALL")
-        if set(caps.get("add") or []) - {"NET_BIND_SERVICE"}:
-            out.append(f"{name}: adds capabilities {caps['add']}")
-    return out
+    def admit(pod: dict[str, Any]) -> str | None:
+        pod = copy.deepcopy(pod)
+        pod["metadata"]["namespace"] = namespace
+        try:
+            kube.kubectl("create", "--dry-run=server", "-o", "name", "-f", "-",
+                         input_text=yaml.safe_dump(pod))  # fmt: skip
+        except KubeError as err:
+            return str(err)
+        return None
+
+    yield admit
+    kube.kubectl("delete", "namespace", namespace, "--wait=false", check=False)
 
 
 @pytest.mark.parametrize("profile", [p.slug for p in EXAMPLE.profiles])
-def test_pods_satisfy_pod_security_restricted(example_renders, profile):
+def test_pods_satisfy_pod_security_restricted(example_renders, restricted, profile):
     pod = example_renders[profile]["Pod"]
-    assert restricted_violations(pod) == []
+    assert restricted(pod) is None
     sc = _container(pod)["securityContext"]
     assert sc["runAsUser"] == 1000
     assert sc["runAsGroup"] == 100
@@ -263,59 +187,74 @@ def test_pods_satisfy_pod_security_restricted(example_renders, profile):
     assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
 
 
+def _notebook(pod: dict[str, Any]) -> dict[str, Any]:
+    return dict(pod["spec"]["containers"][0]["securityContext"])
+
+
 @pytest.mark.parametrize(
     ("mutate", "violation"),
     [
-        (lambda p: p["spec"].update(hostNetwork=True), "hostNetwork is true"),
-        (lambda p: p["spec"].update(hostPID=True), "hostPID is true"),
-        (lambda p: p["spec"].update(hostIPC=True), "hostIPC is true"),
+        (lambda p: p["spec"].update(hostNetwork=True), "hostNetwork=true"),
+        (lambda p: p["spec"].update(hostPID=True), "hostPID=true"),
+        (lambda p: p["spec"].update(hostIPC=True), "hostIPC=true"),
         (
             lambda p: p["spec"]["volumes"].append({"name": "h", "hostPath": {"path": "/"}}),
-            "hostPath volume h",
+            'volume "h" uses restricted volume type "hostPath"',
         ),
         (
-            lambda p: p["spec"]["containers"][0]["securityContext"].update(privileged=True),
-            "notebook: privileged",
+            # The bed's API server keeps kube-apiserver's default --allow-privileged=false:
+            # validation refuses it before Pod Security does.
+            lambda p: p["spec"]["containers"][0]["securityContext"].update(
+                privileged=True, allowPrivilegeEscalation=True
+            ),
+            "securityContext.privileged: Forbidden: disallowed by cluster policy",
         ),
         (
             lambda p: p["spec"]["containers"][0]["securityContext"].update(
                 allowPrivilegeEscalation=True
             ),
-            "notebook: allowPrivilegeEscalation must be false",
+            "allowPrivilegeEscalation != false",
         ),
         (
             lambda p: p["spec"]["containers"][0]["securityContext"].update(
                 capabilities={"drop": ["ALL"], "add": ["SYS_ADMIN"]}
             ),
-            "notebook: adds capabilities ['SYS_ADMIN']",
+            '"SYS_ADMIN"',
         ),
         (
             lambda p: p["spec"]["containers"][0]["securityContext"].update(
                 seccompProfile={"type": "Unconfined"}
             ),
-            "notebook: seccomp must be RuntimeDefault or Localhost, is Unconfined",
+            'seccompProfile (container "notebook" must not set securityContext.seccompProfile.'
+            'type to "Unconfined")',
         ),
         (
             lambda p: p["spec"]["containers"][0]["ports"][0].update(hostPort=8888),
-            "notebook: hostPort 8888",
+            'hostPort (container "notebook" uses hostPort 8888)',
         ),
         (
             lambda p: p["spec"]["containers"][0]["securityContext"].update(runAsNonRoot=False),
-            "notebook: runAsNonRoot must be true",
+            'runAsNonRoot != true (container "notebook"',
         ),
     ],
 )
-def test_restricted_checker_catches_each_violation(example_renders, mutate, violation):
-    """Each rule above really fires: the passing pods pass because they comply."""
+def test_the_api_server_refuses_each_violation(example_renders, restricted, mutate, violation):
+    """Each change breaks `restricted` on the real API server: the rendered pods pass because
+    they comply, not because nothing is checked."""
     pod = copy.deepcopy(example_renders["small"]["Pod"])
     mutate(pod)
-    assert violation in restricted_violations(pod)
+    refusal = restricted(pod)
+    assert refusal is not None
+    assert "forbidden" in refusal.lower(), refusal
+    assert violation in refusal, refusal
+    if "cluster policy" not in violation:
+        assert 'violates PodSecurity "restricted:latest"' in refusal
 
 
-def test_net_bind_service_is_the_one_capability_allowed(example_renders):
+def test_net_bind_service_is_the_one_capability_allowed(example_renders, restricted):
     pod = copy.deepcopy(example_renders["small"]["Pod"])
     pod["spec"]["containers"][0]["securityContext"]["capabilities"]["add"] = ["NET_BIND_SERVICE"]
-    assert restricted_violations(pod) == []
+    assert restricted(pod) is None
 
 
 # -- integration environment -----------------------------------------------------------------

@@ -141,7 +141,11 @@ def install(
     the commands to create them), then with them, `--wait`."""
     passwords = {"jupyterhub": "hub-db-secret", "mlflow": "mlflow-db-secret"}
     db_host = database_stand_in(kube, postgres, passwords, database)
-    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    # As the admin guide asks: the release namespace enforces Pod Security `restricted`, so
+    # the real admission checks every pod of the chart (Deployments, hook Jobs, test pods).
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted",
+                           "pod-security.kubernetes.io/enforce-version": "latest"}}})  # fmt: skip
     args = ["install", name, str(chart), "--namespace", namespace, *extra]
     refused = run_helm(kube, *args, check=False)
     commands = missing_secret_commands(refused.stderr)
