@@ -224,11 +224,6 @@ def kwok_stages(selector: tuple[tuple[str, tuple[str, ...]], ...]) -> list[dict[
     return stages
 
 
-POD_TMP = Path("/tmp")  # noqa: S108 (a path pods mount over, not a file we write)
-"""Where pods mount emptyDir volumes (the chart's readOnlyRootFilesystem pods): the project and
-its environment must live elsewhere, since the runner runs pods from them."""
-
-
 @dataclass
 class KubeCluster:
     """The test bed. `up()` starts what is not running, `down()` stops it, `status()` reports."""
@@ -262,14 +257,6 @@ class KubeCluster:
                         f"it (`ss -ltnp | grep :{port}`), or `make kube-down` if it is an "
                         "earlier test bed."
                     )
-        for what, path in (("the checkout", REPO_ROOT), ("its .venv", Path(sys.prefix))):
-            if path.resolve().is_relative_to(POD_TMP):
-                raise KubeError(
-                    f"{what} is under {POD_TMP} ({path}): the chart's pods mount a volume at "
-                    f"{POD_TMP}, which would hide the environment the pod runner runs them from "
-                    "(`cannot run 'podlab-mlflow': No such file or directory`). Clone the "
-                    "repository somewhere else, e.g. under your home, and run `make setup` there."
-                )
         if os.geteuid() != 0:
             raise KubeError(
                 "the pod runner needs root (it mounts each pod's volumes in a mount namespace "

@@ -292,6 +292,29 @@ class PodRun:
             )
         return mounts
 
+    def _project_mounts(self, mounts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The project bound again at its own path, read-only, where a volume is mounted over a
+        folder holding it: a checkout under /tmp, and the chart's pods mount an emptyDir at
+        /tmp, would hide what the container runs from (its scripts' interpreter, the editable
+        sources). The mount point is made inside that volume (`launch.py` mounts the deeper
+        path after the volume)."""
+        project = self.settings.repo_root.resolve()
+        venv = self.settings.venv.resolve()
+        paths = [project] + ([] if venv.is_relative_to(project) else [venv])
+        again: list[dict[str, Any]] = []
+        for path in paths:
+            covering = [
+                m for m in mounts
+                if Path(m["target"]) != path and path.is_relative_to(m["target"])
+                and Path(m["source"]).is_dir()
+            ]  # fmt: skip
+            for mount in covering:
+                point = Path(mount["source"]) / path.relative_to(mount["target"])
+                point.mkdir(parents=True, exist_ok=True)
+            if covering:
+                again.append({"source": str(path), "target": str(path), "read_only": True})
+        return again
+
     def _mount_points(
         self,
         container: str,
@@ -398,6 +421,7 @@ class PodRun:
             mounts.append(
                 {"source": str(self.hosts_path), "target": "/etc/hosts", "read_only": True}
             )
+        mounts += self._project_mounts(mounts)
         workdir = spec.get("workingDir") or (model.workdir if model else None) or "/"
         launch = {
             "overlays": self._mount_points(run.name, mounts, claim, workdir),
