@@ -20,28 +20,18 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
 
 from podlab.k8s.ensure import EnsureError, apply_objects
+from tests.chart.test_rbac import Permission, expand
 from tests.support.hubclient import HubUser
 from tests.support.kube import KubeCluster, get_json, new_namespace
 from tests.support.release import Release
 
-Permission = tuple[str, str, str]
-"""(apiGroup, resource[/subresource], verb)"""
 HUB_ACCOUNT = "system:serviceaccount:podlab:podlab-hub"
 """The installed release's hub (tests/conftest.py audits exactly this user)."""
-
-
-def expand(rules: Iterable[dict[str, Any]]) -> Iterator[Permission]:
-    for rule in rules:
-        for group in rule.get("apiGroups", [""]):
-            for resource in rule["resources"]:
-                for verb in rule["verbs"]:
-                    yield (group, resource, verb)
 
 
 def audited(kube: KubeCluster) -> list[dict[str, Any]]:
