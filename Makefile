@@ -10,6 +10,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PATH := $(CURDIR)/tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 PYTEST_ARGS ?=
+# `make test` runs the tests in this many processes (pytest-xdist; tests/conftest.py groups them).
+TEST_WORKERS ?= 2
 # Areas are the folders of tests/; `make test-<area>` runs one of them.
 AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
 LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench
@@ -25,7 +27,7 @@ setup: ## install everything the tests and the local platform need (idempotent)
 	@bash .ci/setup.sh
 
 test: setup lint typecheck ## set up, lint, type check and run every test
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 $(addprefix test-,$(AREAS)): test-%: setup ## run the tests of one area (see `make help`)
 	$(PY) -m pytest tests/$* $(PYTEST_ARGS)

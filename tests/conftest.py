@@ -54,6 +54,21 @@ def work_root() -> Iterator[Path]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if _LOG_DIR is not None:
         terminalreporter.write_line(f"component logs: {_LOG_DIR}")
+    elif terminalreporter.config.pluginmanager.hasplugin("dsession"):
+        terminalreporter.write_line("component logs: .test-logs/session-* (one folder per worker)")
+
+
+KUBE_GROUP = "kube-bed"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Groups for `pytest -n N --dist loadgroup` (what `make test` runs): every test on the
+    Kubernetes test bed in one worker, so the bed and the installed release are built once; the
+    other tests by file, so a module's fixtures (a hub, an MLflow server) start once."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        group = KUBE_GROUP if "kube" in fixtures else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 # -- PostgreSQL --------------------------------------------------------------------------------
