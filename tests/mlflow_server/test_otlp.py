@@ -49,7 +49,7 @@ def test_spans_without_mlflow_attributes_get_mlflows_id_for_the_otel_trace():
         (b"", "application/x-protobuf", "", "holds no spans"),
         (b"\xff\xfe not protobuf", "application/x-protobuf", "", "not an OpenTelemetry batch"),
         (b"{not json", "application/json", "", "not an OpenTelemetry batch"),
-        (gzip.compress(b"x")[:5], "application/x-protobuf", "gzip", "not an OpenTelemetry"),
+        (gzip.compress(b"x", mtime=0)[:5], "application/x-protobuf", "gzip", "not an OpenTelemetry"),
         (b"x", "text/plain", "", "is not application/x-protobuf"),
         (b"x", "", "", "is not application/x-protobuf"),
     ],
