@@ -58,16 +58,19 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line("component logs: .test-logs/session-* (one folder per worker)")
 
 
-KUBE_GROUP = "kube-bed"
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Groups for `pytest -n N --dist loadgroup` (what `make test` runs): every test on the
-    Kubernetes test bed in one worker, so the bed and the installed release are built once; the
-    other tests by file, so a module's fixtures (a hub, an MLflow server) start once."""
+    """Groups for `pytest -n N --dist loadgroup` (what `make test` runs): the tests on the
+    installed release in one worker, so `helm install` runs once; the other tests on the
+    Kubernetes test bed in one (a bed starts in seconds, a release takes a minute); every other
+    file in its own, so a module's fixtures (a hub, an MLflow server) start once."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
-        group = KUBE_GROUP if "kube" in fixtures else item.nodeid.split("::")[0]
+        if "podlab_release" in fixtures:
+            group = "kube-release"
+        elif "kube" in fixtures:
+            group = "kube"
+        else:
+            group = item.nodeid.split("::")[0]
         item.add_marker(pytest.mark.xdist_group(group))
 
 

@@ -17,6 +17,9 @@ from podlab_mlflow.otlp import trace_ids
 from tests.mlflow_server.families import otlp_body
 
 TRACE = "tr-" + "ab" * 16
+GZIP_PREFIX = gzip.compress(b"x", mtime=0)[:5]
+"""The start of a gzip stream, with a fixed time (pytest-xdist needs the same test id in every
+worker)."""
 
 
 @pytest.mark.parametrize("encoding", ["protobuf", "json", "gzip"])
@@ -49,7 +52,7 @@ def test_spans_without_mlflow_attributes_get_mlflows_id_for_the_otel_trace():
         (b"", "application/x-protobuf", "", "holds no spans"),
         (b"\xff\xfe not protobuf", "application/x-protobuf", "", "not an OpenTelemetry batch"),
         (b"{not json", "application/json", "", "not an OpenTelemetry batch"),
-        (gzip.compress(b"x", mtime=0)[:5], "application/x-protobuf", "gzip", "not an OpenTelemetry"),
+        (GZIP_PREFIX, "application/x-protobuf", "gzip", "not an OpenTelemetry"),
         (b"x", "text/plain", "", "is not application/x-protobuf"),
         (b"x", "", "", "is not application/x-protobuf"),
     ],
