@@ -58,11 +58,14 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line("component logs: .test-logs/session-* (one folder per worker)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Groups for `pytest -n N --dist loadgroup` (what `make test` runs): the tests on the
     installed release in one worker, so `helm install` runs once; the other tests on the
     Kubernetes test bed in one (a bed starts in seconds, a release takes a minute); every other
     file in its own, so a module's fixtures (a hub, an MLflow server) start once."""
+    if not items or not items[0].config.pluginmanager.hasplugin("xdist"):
+        return  # `-p no:xdist`: the xdist_group mark is not even registered
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "podlab_release" in fixtures:
