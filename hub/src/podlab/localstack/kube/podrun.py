@@ -31,6 +31,7 @@ from typing import IO, Any
 from podlab.images import ImageModel, image_model, image_tag
 from podlab.localstack.kube import topology
 from podlab.localstack.kube.kubeapi import Obj
+from podlab.localstack.kube.stand_ins import stand_in
 from podlab.localstack.kube.volumes import (
     Kubelet,
     PreparedVolume,
@@ -99,12 +100,15 @@ class RuntimeSettings:
     runs the images built from it; every other tag runs this checkout."""
 
     def image(self, reference: str) -> ImageModel | None:
-        """What a podlab image gives its containers (images.py); None for other images."""
+        """What a podlab image gives its containers (images.py), or a third-party image the
+        runner stands in for (stand_ins.py); None for other images."""
         tag = image_tag(reference)
         tree = self.releases / tag if self.releases is not None and tag else None
         if tree is None or not tree.is_dir():
-            return _image_model(reference, self.repo_root, self.path)
-        return _release_model(reference, tree, self.path)
+            model = _image_model(reference, self.repo_root, self.path)
+        else:
+            model = _release_model(reference, tree, self.path)
+        return model or stand_in(reference, self.path)
 
 
 RELEASE_SOURCES = ("hub/src", "envlogger/src", "mlflow-server/src")
