@@ -19,7 +19,7 @@ import pytest
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from podlab.config import PodlabConfig, load_config
+from podlab.config import DEFAULT_IMAGE, PodlabConfig, load_config
 from podlab.kubespawner_config import (
     CONTAINER_SECURITY_CONTEXT,
     POD_SECURITY_CONTEXT,
@@ -61,7 +61,7 @@ def test_profile_list_from_profiles():
 def test_profile_overrides_from_profiles():
     small, _large, gpu = EXAMPLE.profiles
     assert profile_overrides(EXAMPLE, small) == {
-        "image": "ghcr.io/podlab/singleuser:0.1.0",
+        "image": DEFAULT_IMAGE,
         "cpu_guarantee": 0.5,
         "cpu_limit": 2.0,
         "mem_guarantee": 2 * 2**30,
@@ -72,7 +72,7 @@ def test_profile_overrides_from_profiles():
         "tolerations": [],
     }
     assert profile_overrides(EXAMPLE, gpu) == {
-        "image": "ghcr.io/podlab/singleuser-gpu:0.1.0",
+        "image": "podlab/singleuser-gpu:0.3.0",
         "cpu_guarantee": 4.0,
         "cpu_limit": 8.0,
         "mem_guarantee": 30 * 2**30,

@@ -9,7 +9,8 @@ renders first, the admin sees the whole list.
 {{- $seen := dict -}}
 {{- range $index, $profile := .Values.podlab.profiles -}}
 {{- if hasKey $seen $profile.slug -}}
-{{- $problems = append $problems (printf "podlab.profiles[%d].slug: duplicate slug %q (also podlab.profiles[%v]); every profile needs a unique slug" $index $profile.slug (get $seen $profile.slug)) -}}
+{{- /* The text of podlab.config.duplicate_slug, the hub's check (tests/chart/test_schema.py). */ -}}
+{{- $problems = append $problems (printf "podlab.profiles[%d].slug: duplicate slug '%s' (also podlab.profiles[%v]); every profile needs a unique slug" $index $profile.slug (get $seen $profile.slug)) -}}
 {{- else -}}
 {{- $_ := set $seen $profile.slug $index -}}
 {{- end -}}
