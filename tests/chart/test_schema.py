@@ -124,15 +124,17 @@ def test_schema_rejects_bad_values_with_a_readable_message(case, tmp_path):
 
 def test_duplicate_profile_slug_is_rejected_by_the_chart_and_the_hub(tmp_path):
     """JSON schema cannot compare list items; the chart's template check does, and says so
-    in the hub's own words."""
+    in the hub's own words: one rule, one text (podlab.config.duplicate_slug)."""
     override = _profiles(PROFILE, {**PROFILE, "display_name": "Copy", "default": False})
     error = render_error(_values(tmp_path, override))
-    assert (
-        'podlab.profiles[1].slug: duplicate slug "small" (also podlab.profiles[0]); '
-        "every profile needs a unique slug"
-    ) in error, error
-    with pytest.raises(ConfigError, match=r"profiles\[1\]\.slug: duplicate slug 'small'"):
+    with pytest.raises(ConfigError) as hub:
         parse_config({**BASE["podlab"], **override["podlab"]})
+    (line,) = hub.value.errors
+    assert line == (
+        "podlab.profiles[1].slug: duplicate slug 'small' (also podlab.profiles[0]); "
+        "every profile needs a unique slug"
+    )
+    assert f"\n  - {line}\n" in error, error
 
 
 def test_schema_accepts_every_example_as_the_hub_does():

@@ -10,8 +10,11 @@ import subprocess
 from typing import Any
 
 import pytest
+import yaml
 
-from podlab.config import ConfigError, load_config, parse_config
+from podlab import __version__
+from podlab.config import DEFAULT_IMAGE, ConfigError, PodlabConfig, load_config, parse_config
+from podlab.localstack.paths import REPO_ROOT
 from tests.hub.k8s_helpers import EXAMPLE_CONFIG, PODLAB_CLI, config_data, write_yaml
 
 ALLOWED_PROFILE_FIELDS = (
@@ -66,8 +69,8 @@ CASES = [
     ),
     pytest.param(
         _with_profile(1, slug="cpu-small"),
-        "podlab.profiles[1].slug: duplicate slug 'cpu-small' (also profiles[0]); every profile "
-        "needs a unique slug",
+        "podlab.profiles[1].slug: duplicate slug 'cpu-small' (also podlab.profiles[0]); every "
+        "profile needs a unique slug",
         id="duplicate-slug",
     ),
     pytest.param(
@@ -146,6 +149,17 @@ def test_example_config_is_valid_and_keeps_its_network_fields():
     assert config.network.platform_namespace == "podlab"
     assert config.network.database is not None
     assert config.network.database.cidr == "10.0.48.0/24"
+
+
+def test_one_default_image_for_the_model_the_chart_and_the_example():
+    """The single-user image of this release is named once (podlab.config.DEFAULT_IMAGE); the
+    chart's values and the example state it too, for readers, and must not drift."""
+    values = yaml.safe_load((REPO_ROOT / "charts" / "podlab" / "values.yaml").read_text())
+    example = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    assert f"podlab/singleuser:{__version__}" == DEFAULT_IMAGE
+    assert PodlabConfig.model_fields["default_image"].default == DEFAULT_IMAGE
+    assert values["podlab"]["default_image"] == DEFAULT_IMAGE
+    assert example["podlab"]["default_image"] == DEFAULT_IMAGE
 
 
 def test_network_defaults_keep_private_ranges_closed():

@@ -78,7 +78,7 @@ def spawned(trial_release: Release) -> dict[str, Any]:
             admin = HubUser(url, "admin", admin_password)
             assert admin.api.delete(f"/users/{name}").status_code == 204
     role = get_json(trial_release.kube, "role", "podlab-user", "-n", namespace)
-    # The chart names it after the release namespace too (templates/_helpers.tpl).
+    # The chart names it after the release namespace too (templates/_helpers-names.tpl).
     cluster_role = get_json(trial_release.kube, "clusterrole", "podlab-podlab-hub")
     return {"user": user, "role": role, "cluster_role": cluster_role}
 

@@ -19,18 +19,21 @@ import pytest
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from podlab.config import PodlabConfig, load_config
+from podlab.config import DEFAULT_IMAGE, PodlabConfig, load_config
 from podlab.kubespawner_config import (
     CONTAINER_SECURITY_CONTEXT,
     POD_SECURITY_CONTEXT,
     PodlabKubeSpawner,
-    ProfileChoiceError,
-    SpawnFormError,
-    choose_profile,
     configure_kubespawner,
     ensure_user_namespace,
-    options_from_form,
     profile_list,
+    profile_overrides,
+)
+from podlab.profiles import (
+    ProfileChoiceError,
+    SpawnRefused,
+    choose_profile,
+    options_from_form,
 )
 from podlab.render import offline_kubeconfig
 from tests.hub.k8s_helpers import (
@@ -48,11 +51,17 @@ def test_profile_list_from_profiles():
     profiles = profile_list(EXAMPLE)
     assert [p["slug"] for p in profiles] == ["small", "large", "gpu-1"]
     assert [p["default"] for p in profiles] == [True, False, False]
-    small, _large, gpu = profiles
+    small, _large, _gpu = profiles
     assert small["display_name"] == "Small (2 CPU, 8 GiB)"
     assert small["description"] == "Notebooks, pandas, light feature work."
-    assert small["kubespawner_override"] == {
-        "image": "ghcr.io/podlab/singleuser:0.1.0",
+    # podlab applies a profile itself (load_user_options): no overrides for KubeSpawner to merge.
+    assert all("kubespawner_override" not in p for p in profiles)
+
+
+def test_profile_overrides_from_profiles():
+    small, _large, gpu = EXAMPLE.profiles
+    assert profile_overrides(EXAMPLE, small) == {
+        "image": DEFAULT_IMAGE,
         "cpu_guarantee": 0.5,
         "cpu_limit": 2.0,
         "mem_guarantee": 2 * 2**30,
@@ -62,8 +71,8 @@ def test_profile_list_from_profiles():
         "node_selector": {},
         "tolerations": [],
     }
-    assert gpu["kubespawner_override"] == {
-        "image": "ghcr.io/podlab/singleuser-gpu:0.1.0",
+    assert profile_overrides(EXAMPLE, gpu) == {
+        "image": "podlab/singleuser-gpu:0.3.0",
         "cpu_guarantee": 4.0,
         "cpu_limit": 8.0,
         "mem_guarantee": 30 * 2**30,
@@ -79,9 +88,10 @@ def test_decimal_quantities_keep_their_kubernetes_meaning():
     """1.5G is 1.5e9 bytes for Kubernetes; JupyterHub's own parser would read 1.5 * 2**30."""
     data = config_data()
     data["profiles"][0]["memory"] = {"guarantee": "1.5G", "limit": "3G"}
-    (small, _gpu) = profile_list(make_config(profiles=data["profiles"]))
-    assert small["kubespawner_override"]["mem_guarantee"] == 1_500_000_000
-    assert small["kubespawner_override"]["mem_limit"] == 3_000_000_000
+    config = make_config(profiles=data["profiles"])
+    overrides = profile_overrides(config, config.profiles[0])
+    assert overrides["mem_guarantee"] == 1_500_000_000
+    assert overrides["mem_limit"] == 3_000_000_000
 
 
 def test_kubespawner_traitlets():
@@ -193,7 +203,7 @@ def _with_spawner(config: PodlabConfig, test: Any) -> Any:
 def test_spawner_form_names_the_valid_profiles():
     async def test(spawner):
         assert spawner.run_options_from_form({"profile": ["gpu-1"]}) == {"profile": "gpu-1"}
-        with pytest.raises(SpawnFormError) as caught:
+        with pytest.raises(SpawnRefused) as caught:
             spawner.run_options_from_form({"profile": ["gpu-9"]})
         assert caught.value.status_code == 400
         assert caught.value.jupyterhub_message == (

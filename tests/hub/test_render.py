@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import yaml
 
-from podlab.config import load_config
+from podlab.config import DEFAULT_IMAGE, load_config
 from podlab.k8s import namespace_objects
 from podlab.render import RENDER_API_TOKEN
 from tests.hub.k8s_helpers import (
@@ -98,7 +98,7 @@ def test_gpu_profile_has_limit_node_selector_and_toleration(example_renders):
     assert pod["spec"]["tolerations"] == [
         {"effect": "NoSchedule", "key": "nvidia.com/gpu", "operator": "Exists"}
     ]
-    assert _container(pod)["image"] == "ghcr.io/podlab/singleuser-gpu:0.1.0"
+    assert _container(pod)["image"] == "podlab/singleuser-gpu:0.3.0"
 
 
 @pytest.mark.parametrize("profile", ["small", "large"])
@@ -109,7 +109,7 @@ def test_cpu_profiles_request_no_gpu(example_renders, profile):
         assert not [r for r in resources[section] if "gpu" in r]
     assert "nodeSelector" not in pod["spec"]
     assert "tolerations" not in pod["spec"]
-    assert _container(pod)["image"] == "ghcr.io/podlab/singleuser:0.1.0"
+    assert _container(pod)["image"] == DEFAULT_IMAGE
 
 
 def test_cpu_and_memory_come_from_the_profile(example_renders):

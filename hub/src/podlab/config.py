@@ -25,7 +25,14 @@ from pydantic import (
     model_validator,
 )
 
+from podlab import __version__
 from podlab.quantities import parse_bytes, parse_cpu, parse_duration
+
+DEFAULT_IMAGE = f"podlab/singleuser:{__version__}"
+"""The single-user image of this release: the model's default, and what the chart's
+values.yaml and hub/examples/podlab.yaml name (tests/hub/test_config.py checks they agree)."""
+DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
+"""The extended resource GPUs are requested as (NVIDIA's device plugin)."""
 
 
 def _quantity(value: Any) -> str:
@@ -62,8 +69,8 @@ Cidr = Annotated[str, BeforeValidator(_cidr)]
 """An IPv4/IPv6 network in CIDR notation, normalised ("10.0.0.0/16")."""
 Port = Annotated[int, Field(ge=1, le=65535)]
 DNS_LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+Slug = Annotated[str, Field(pattern=DNS_LABEL_PATTERN)]
+"""A profile slug is a DNS label: it ends up in object names and labels."""
 
 
 class _Model(BaseModel):
@@ -104,7 +111,7 @@ class MemorySpec(_Model):
 
 class GpuSpec(_Model):
     count: Annotated[int, Field(ge=0, le=16)] = 1
-    resource: Annotated[str, Field(pattern=r"^[a-z0-9.-]+/[a-z0-9._-]+$")] = "nvidia.com/gpu"
+    resource: Annotated[str, Field(pattern=r"^[a-z0-9.-]+/[a-z0-9._-]+$")] = DEFAULT_GPU_RESOURCE
 
 
 class Toleration(_Model):
@@ -290,7 +297,7 @@ class Integrations(_Model):
 
 class PodlabConfig(_Model):
     profiles: Annotated[list[Profile], Field(min_length=1)]
-    default_image: str = "podlab/singleuser:latest"
+    default_image: str = DEFAULT_IMAGE
     admin_users: list[str] = Field(default_factory=list)
     storage: StorageConfig = Field(default_factory=StorageConfig)
     culling: CullingConfig = Field(default_factory=CullingConfig)
@@ -302,10 +309,7 @@ class PodlabConfig(_Model):
         seen: dict[str, int] = {}
         for index, profile in enumerate(self.profiles):
             if profile.slug in seen:
-                raise ValueError(
-                    f"profiles[{index}].slug: duplicate slug {profile.slug!r} (also "
-                    f"profiles[{seen[profile.slug]}]); every profile needs a unique slug"
-                )
+                raise ValueError(duplicate_slug(index, profile.slug, seen[profile.slug]))
             seen[profile.slug] = index
         defaults = [p.slug for p in self.profiles if p.default]
         if len(defaults) > 1:
@@ -333,6 +337,15 @@ class PodlabConfig(_Model):
 
     def idle_timeout_for(self, profile: Profile) -> int:
         return profile.idle_timeout or self.culling.default_idle_timeout
+
+
+def duplicate_slug(index: int, slug: str, first: int) -> str:
+    """The duplicate-slug message, without the leading `podlab.`; the chart's validation
+    (_helpers-validation.tpl) prints the same text (tests/chart/test_schema.py checks)."""
+    return (
+        f"profiles[{index}].slug: duplicate slug {slug!r} (also podlab.profiles[{first}]); "
+        "every profile needs a unique slug"
+    )
 
 
 class ConfigError(ValueError):

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from podlab.activity.reporter import interval_for
 from podlab.config import PodlabConfig, Profile
-
-SPARK_CONF_SUBDIR = ".podlab/spark"
-"""Relative to the home directory: where the startup script writes spark-defaults.conf."""
+from podlab.startup import KUBERNETES_API, SPARK_CONF_SUBDIR
 
 
 def integration_env(
@@ -84,7 +82,7 @@ def integration_env(
         elif spark.mode == "standalone" and spark.url:
             env["PODLAB_SPARK_URL"] = spark.url
         elif spark.mode == "kubernetes":
-            env["PODLAB_SPARK_URL"] = f"k8s://{spark.url or 'https://kubernetes.default.svc'}"
+            env["PODLAB_SPARK_URL"] = f"k8s://{spark.url or KUBERNETES_API}"
             env["PODLAB_SPARK_NAMESPACE"] = namespace
             env["PODLAB_SPARK_SERVICE_ACCOUNT"] = service_account
             env["PODLAB_SPARK_EXECUTOR_INSTANCES"] = str(spark.executor_instances)

@@ -4,8 +4,9 @@
 own traitlets (so the KubeSpawner documentation stays true for podlab) and selects
 `PodlabKubeSpawner`, which adds three things KubeSpawner does not do:
 
-- strict profile choice: the options form and the REST API may only name a configured
-  profile; anything else fails the spawn before any object is created;
+- strict profile choice (`podlab.profiles`, the local spawner's rule too): the options form
+  and the REST API may only name a configured profile; anything else fails the spawn before
+  any object is created;
 - the ensure step (`pre_spawn_hook`): the user's namespace objects are server-side applied
   before the pod, so quota, limits, RBAC and network policy exist when it starts;
 - the integration environment from `integration_env`, with the server's own hub token.
@@ -26,18 +27,23 @@ from typing import Any, ClassVar
 
 from kubernetes_asyncio.client.exceptions import ApiException
 from kubespawner import KubeSpawner
-from tornado import web
 from traitlets import Any as AnyTrait
 from traitlets import Dict, Unicode, default
 
-from podlab.config import ConfigError, PodlabConfig, Profile
+from podlab.config import PodlabConfig, Profile
 from podlab.integrations import integration_env
 from podlab.k8s import SERVICE_ACCOUNT, capacity, namespace_objects
 from podlab.k8s.claim import claim_namespace
 from podlab.k8s.ensure import apply_objects
 from podlab.k8s.objects import MANAGED_BY, POD_SECURITY_LABELS, spark_on_kubernetes
 from podlab.names import NAMESPACE_PREFIX
-from podlab.profiles import Offer, render_form
+from podlab.profiles import (
+    Offer,
+    ProfileChoiceError,
+    choose_profile,
+    form_choice,
+    render_form,
+)
 
 ENSURE_AGAIN_AFTER = 3600.0
 """Seconds after which an unchanged namespace is applied again anyway (drift repair)."""
@@ -50,8 +56,6 @@ HOME_VOLUME = "home"
 PVC_NAME = "home"
 """One home volume per user namespace; named servers of a user share it."""
 NAMESPACE_TEMPLATE = NAMESPACE_PREFIX + "{username}"
-FORM_IGNORED_FIELDS = frozenset({"_xsrf"})
-"""Fields JupyterHub's own spawn form adds; everything else in a form must be `profile`."""
 
 CONTAINER_SECURITY_CONTEXT: dict[str, Any] = {
     "runAsNonRoot": True,
@@ -79,23 +83,6 @@ DOWNWARD_API_ENV: dict[str, Any] = {
 }
 
 
-class ProfileChoiceError(ValueError):
-    """A spawn request names no valid profile (unknown slug, extra or malformed fields)."""
-
-    @property
-    def jupyterhub_message(self) -> str:
-        """What JupyterHub shows the user (REST API error body, spawn page) instead of a 500."""
-        return str(self)
-
-
-class SpawnFormError(web.HTTPError):
-    """A refused spawn form: 400, and the form shown again with the message (not a 500)."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(400, "%s", message)
-        self.jupyterhub_message = message
-
-
 # -- profiles ----------------------------------------------------------------------------------
 def profile_overrides(config: PodlabConfig, profile: Profile) -> dict[str, Any]:
     """The KubeSpawner traits one profile sets. Memory is passed in bytes: JupyterHub's byte
@@ -117,7 +104,8 @@ def profile_overrides(config: PodlabConfig, profile: Profile) -> dict[str, Any]:
 
 
 def profile_list(config: PodlabConfig) -> list[dict[str, Any]]:
-    """KubeSpawner's `profile_list`: the spawn form, and the overrides each profile applies."""
+    """KubeSpawner's `profile_list`, for what reads the trait (it lists the profiles); podlab
+    renders the form and applies a profile itself (`load_user_options`), so no overrides."""
     default_slug = config.default_profile.slug
     return [
         {
@@ -125,49 +113,9 @@ def profile_list(config: PodlabConfig) -> list[dict[str, Any]]:
             "display_name": profile.display_name,
             "description": profile.description,
             "default": profile.slug == default_slug,
-            "kubespawner_override": profile_overrides(config, profile),
         }
         for profile in config.profiles
     ]
-
-
-def choose_profile(config: PodlabConfig, user_options: Any) -> Profile:
-    """The profile a spawn request asks for: `{}` (the default) or exactly `{"profile": slug}`."""
-    if user_options is None or user_options == {}:
-        return config.default_profile
-    valid = ", ".join(p.slug for p in config.profiles)
-    if not isinstance(user_options, dict):
-        raise ProfileChoiceError(
-            f"spawn options must be an object like {{'profile': '<slug>'}}, got "
-            f"{type(user_options).__name__}; profiles: {valid}"
-        )
-    extra = sorted(str(k) for k in user_options if k != "profile")
-    if extra:
-        raise ProfileChoiceError(
-            f"unexpected spawn option(s) {', '.join(map(repr, extra))}: podlab accepts only "
-            f"'profile' (one of: {valid})"
-        )
-    slug = user_options.get("profile")
-    if not isinstance(slug, str) or not slug:
-        raise ProfileChoiceError(f"profile must be a profile slug (one of: {valid}), got {slug!r}")
-    try:
-        return config.profile(slug)
-    except ConfigError as err:
-        raise ProfileChoiceError(err.errors[0]) from None
-
-
-def options_from_form(formdata: dict[str, list[Any]]) -> dict[str, str]:
-    """The spawn form carries one `profile` field; a tampered form fails, it is not cleaned."""
-    extra = sorted(k for k in formdata if k != "profile" and k not in FORM_IGNORED_FIELDS)
-    if extra:
-        raise ProfileChoiceError(
-            f"unexpected field(s) in the spawn form: {', '.join(map(repr, extra))}; "
-            "choose a profile and submit the form again"
-        )
-    values = formdata.get("profile") or []
-    if len(values) > 1:
-        raise ProfileChoiceError("the spawn form must name exactly one profile")
-    return {"profile": str(values[0])} if values else {}
 
 
 # -- the spawner -------------------------------------------------------------------------------
@@ -284,12 +232,7 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         return render_form(config.profiles, config.default_profile.slug, offers)
 
     def _options_from_form(self, formdata: dict[str, list[Any]]) -> dict[str, str]:
-        try:
-            options = options_from_form(formdata)
-            choose_profile(self.config_model, options)  # fail in the form, with the valid slugs
-        except ProfileChoiceError as err:
-            raise SpawnFormError(str(err)) from None
-        return options
+        return form_choice(self.config_model, formdata)
 
     async def load_user_options(self) -> None:
         """Apply the chosen profile by assignment: KubeSpawner merges dict overrides into the

@@ -49,7 +49,14 @@ from podlab.activity.gpu import count_gpus
 from podlab.config import ConfigError, PodlabConfig, Profile, load_config
 from podlab.integrations import integration_env
 from podlab.names import namespace_for, safe_username
-from podlab.profiles import PROFILE_KEY, Offer, render_form
+from podlab.profiles import (
+    Offer,
+    ProfileChoiceError,
+    SpawnRefused,
+    choose_profile,
+    form_choice,
+    render_form,
+)
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CFS_PERIOD_US = 100_000
@@ -67,17 +74,6 @@ DEFAULT_PASSTHROUGH = [
     "PODLAB_FAKE_GPU_UTILIZATION_FILE",
     "PODLAB_ACTIVITY_INTERVAL",
 ]
-
-
-class ProfileError(ValueError):
-    """User options that name no offered profile; the message is shown to the user."""
-
-
-def bad_request(message: str) -> web.HTTPError:
-    """A 400 whose message JupyterHub shows as is: in the API reply and above the form."""
-    error = web.HTTPError(400, "%s", message)
-    error.jupyterhub_message = message  # type: ignore[attr-defined]
-    return error
 
 
 # -- cgroups --------------------------------------------------------------------------------------
@@ -256,66 +252,19 @@ class PodlabLocalSpawner(LocalProcessSpawner):  # type: ignore[misc]
         return render_form(config.profiles, config.default_profile.slug, offers)
 
     def profile_for(self, options: Any) -> Profile:
-        """The profile that these user options select, or ProfileError saying what is wrong."""
-        config = self.podlab_config
-        offered = [p.slug for p in self.offered_profiles()]
-        if options is None:
-            options = {}
-        if not isinstance(options, Mapping):
-            raise ProfileError(
-                f'server options must be an object like {{"profile": "{offered[0]}"}}'
-            )
-        unknown = sorted(str(k) for k in options if k != PROFILE_KEY)
-        if unknown:
-            raise ProfileError(
-                f"unexpected server option(s): {', '.join(unknown)}; only 'profile' is accepted"
-            )
-        slug = options.get(PROFILE_KEY)
-        if slug is None:
-            profile = config.default_profile
-            if self.unavailable_reason(profile) is None:
-                return profile
-            slug = profile.slug
-        if not isinstance(slug, str):
-            raise ProfileError(
-                f"profile must be one profile slug (a string), got {slug!r}; "
-                f"choose one of: {', '.join(offered)}"
-            )
-        try:
-            profile = config.profile(slug)
-        except ConfigError as err:
-            raise ProfileError(
-                f"unknown profile {slug!r}; choose one of: {', '.join(offered)}"
-            ) from err
-        reason = self.unavailable_reason(profile)
-        if reason:
-            raise ProfileError(
-                f"profile {slug!r} is not available here: {reason}; "
-                f"choose one of: {', '.join(offered)}"
-            )
-        return profile
+        """The profile these user options select among those this machine can run
+        (`podlab.profiles`, the Kubernetes spawner's rule too)."""
+        return choose_profile(self.podlab_config, options, self.unavailable_reason)
 
     def _profile_options_from_form(self, form_data: Mapping[str, list[str]]) -> dict[str, Any]:
-        # `_xsrf` is JupyterHub's own form protection, already checked by the hub.
-        unknown = sorted(k for k in form_data if k not in (PROFILE_KEY, "_xsrf"))
-        values = list(form_data.get(PROFILE_KEY, []))
-        if len(values) > 1:
-            raise bad_request(f"profile: expected one value, got {len(values)}")
-        options: dict[str, Any] = {k: form_data[k] for k in unknown}
-        if values:
-            options[PROFILE_KEY] = values[0]
-        try:
-            profile = self.profile_for(options)
-        except ProfileError as err:
-            raise bad_request(str(err)) from None
-        return {PROFILE_KEY: profile.slug}
+        return form_choice(self.podlab_config, form_data, self.unavailable_reason)
 
     def _apply_profile_options(self, user_options: Any) -> None:
         try:
             self.profile = self.profile_for(user_options)
-        except ProfileError as err:
+        except ProfileChoiceError as err:
             self.log.warning("Refusing to start %s: %s", self._log_name, err)
-            raise bad_request(str(err)) from None
+            raise SpawnRefused(str(err)) from None
         except ConfigError as err:
             raise web.HTTPError(500, "%s", str(err)) from None
         self.mem_limit = self.profile.memory.limit_bytes

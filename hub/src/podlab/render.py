@@ -26,6 +26,7 @@ import yaml
 
 from podlab.config import ConfigError, PodlabConfig, load_config
 from podlab.k8s import service_account_annotations_from_env
+from podlab.profiles import ProfileChoiceError, choose_profile
 
 RENDER_API_TOKEN = "rendered-offline-the-hub-issues-a-new-token-at-each-spawn"  # noqa: S105
 """Stands in for JUPYTERHUB_API_TOKEN (and so MLFLOW_TRACKING_TOKEN) in rendered pods."""
@@ -83,8 +84,6 @@ def render_objects(
     platform_namespace: str | None = None,
 ) -> list[dict[str, Any]]:
     """Namespace objects, then the PVC, then the pod, as the hub would apply/create them."""
-    from podlab.kubespawner_config import ProfileChoiceError, choose_profile
-
     try:
         choose_profile(config, {"profile": profile})
     except ProfileChoiceError as err:

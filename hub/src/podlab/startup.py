@@ -32,8 +32,12 @@ from pathlib import Path
 BEGIN = "# >>> podlab managed >>>"
 END = "# <<< podlab managed <<<"
 NOTE = "# Written by podlab at server start; edit outside this block (later lines win)."
-DEFAULT_SPARK_CONF_SUBDIR = ".podlab/spark"
-DEFAULT_K8S_API = "k8s://https://kubernetes.default.svc"
+SPARK_CONF_SUBDIR = ".podlab/spark"
+"""Relative to the home directory: where spark-defaults.conf goes unless SPARK_CONF_DIR says
+otherwise (the spawners set it to this; podlab.integrations imports it from here, the
+standalone copy in the images cannot import podlab)."""
+KUBERNETES_API = "https://kubernetes.default.svc"
+"""The API server as seen from a pod: Spark on Kubernetes' master unless the config names one."""
 SPARK_DRIVER_PORT = 29413
 """Fixed driver ports on Kubernetes, so executor -> driver traffic can be named in policies."""
 SPARK_BLOCK_MANAGER_PORT = 29414
@@ -133,7 +137,7 @@ def spark_lines(env: Mapping[str, str]) -> tuple[list[str] | None, str]:
     elif mode == "kubernetes":
         pod_ip = env.get("POD_IP", "")
         lines += [
-            f"spark.master {url or DEFAULT_K8S_API}",
+            f"spark.master {url or 'k8s://' + KUBERNETES_API}",
             "spark.submit.deployMode client",
             f"spark.kubernetes.namespace {env.get('PODLAB_SPARK_NAMESPACE', 'default')}",
             "spark.kubernetes.authenticate.driver.serviceAccountName "
@@ -208,7 +212,7 @@ def run(env: Mapping[str, str], home: Path) -> list[Outcome]:
     if spark is None:
         outcomes.append(Outcome("spark-defaults.conf", None, SKIPPED, why))
     else:
-        conf_dir = Path(env.get("SPARK_CONF_DIR") or home / DEFAULT_SPARK_CONF_SUBDIR)
+        conf_dir = Path(env.get("SPARK_CONF_DIR") or home / SPARK_CONF_SUBDIR)
         do("spark-defaults.conf", conf_dir / "spark-defaults.conf", lambda: spark)
     sql = sql_lines(env)
     if sql is None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from kubespawner.slugs import is_valid_label, safe_slug
 
-from podlab.config import PodlabConfig, Profile
+from podlab.config import DEFAULT_GPU_RESOURCE, PodlabConfig, Profile
 
 FIELD_MANAGER = "podlab-hub"
 """The server-side apply field manager: the hub owns every field it sets, nothing more."""
@@ -40,8 +40,6 @@ MANAGED_BY = {
 }
 USER_LABEL = "podlab.io/user"
 USER_ANNOTATION = "podlab.io/username"
-
-DEFAULT_GPU_RESOURCE = "nvidia.com/gpu"
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from podlab.config import DEFAULT_GPU_RESOURCE
+
 NODE_IP = "127.0.0.1"
 """Every kwok node's InternalIP: the address kwok's kubelet API (exec, logs, port-forward)
 listens on."""
@@ -93,7 +95,8 @@ def free_plan(start: int = 0) -> AddressPlan:
 
 
 POOL_LABEL = "podlab.io/node-pool"
-GPU_RESOURCE = "nvidia.com/gpu"
+GPU_RESOURCE = DEFAULT_GPU_RESOURCE
+"""What the GPU node offers: the resource a profile's `gpu` requests unless it names another."""
 STORAGE_CLASS = "podlab-local"
 PROVISIONER = "podlab.io/local-dir"
 RUNNER_LABEL = "podlab.io/pod-runner"
