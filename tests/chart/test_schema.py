@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
-from podlab import chart_schema
-from podlab.config import ConfigError, Cores, Quantity, Seconds, parse_config
+from charts.podlab.hack import chart_schema
+from podlab.config import ACCEPTS, ConfigError, Cores, Quantity, Seconds, parse_config
 from tests.chart.helm import CHART, example, render_error
 from tests.support.paths import REPO_ROOT
 
@@ -162,6 +163,31 @@ def test_schema_uses_the_aliases_the_hub_parses():
     assert "tolerationSeconds" in defs["Toleration"]["properties"]
 
 
+@pytest.mark.parametrize(
+    ("section", "name", "alias", "value"),
+    [
+        ("sql", "schema_name", "schema", "default"),
+        ("tolerations", "toleration_seconds", "tolerationSeconds", 60),
+    ],
+)
+def test_python_field_names_are_refused_where_helm_refuses_them(
+    section, name, alias, value, tmp_path
+):
+    """podlab.yaml takes only the names the chart's schema takes (no populate_by_name)."""
+    if section == "sql":
+        override = {"integrations": {"sql": {"engine": "trino", "host": "trino", name: value}}}
+        where = "podlab.integrations.sql"
+    else:
+        override = {"profiles": [{**PROFILE, "tolerations": [{"key": "gpu", name: value}]}]}
+        where = f"podlab.profiles[0]({PROFILE['slug']}).tolerations[0]"
+    error = render_error(_values(tmp_path, {"podlab": override}))
+    assert f"additional properties '{name}' not allowed" in error, error
+    with pytest.raises(ConfigError) as raised:
+        parse_config({**BASE["podlab"], **override})
+    assert f"{where}.{name}: unknown field; allowed here: " in str(raised.value)
+    assert alias in str(raised.value).split("allowed here: ")[1]
+
+
 def test_every_value_is_documented():
     schema = chart_schema.chart_schema(CHART)
     missing = []
@@ -219,7 +245,8 @@ def test_schema_spellings_match_the_hub_parser(field, good, bad):
         "duration": (Seconds, parse_duration),
     }
     alias, parse = specials[field]
-    schema = chart_schema._SPECIAL_TYPES[alias]["schema"]
+    schema = TypeAdapter(alias).json_schema()
+    schema.pop(ACCEPTS)
     for value in good:
         parse(value)
         jsonschema.validate(value, schema)
