@@ -73,14 +73,14 @@ CASES: dict[str, tuple[dict[str, Any], list[str], bool]] = {
         True,
     ),
     "annotation key Kubernetes would refuse (the hub would not start)": (
-        {"singleuser": {"serviceAccount": {"annotations": {"role arn": "x"}}}},
+        {"podlab": {"user_service_account": {"annotations": {"role arn": "x"}}}},
         ["invalid propertyName 'role arn'", "does not match pattern"],
-        False,
+        True,
     ),
     "annotation key with a prefix over 253 characters": (
-        {"singleuser": {"serviceAccount": {"annotations": {"a" * 254 + "/x": "y"}}}},
+        {"podlab": {"user_service_account": {"annotations": {"a" * 254 + "/x": "y"}}}},
         ["invalid propertyName", "does not match pattern"],
-        False,
+        True,
     ),
     "negative GPU count": (
         _profiles({**PROFILE, "gpu": {"count": -1}}),
@@ -134,6 +134,25 @@ def test_duplicate_profile_slug_is_rejected_by_the_chart_and_the_hub(tmp_path):
     ) in error, error
     with pytest.raises(ConfigError, match=r"profiles\[1\]\.slug: duplicate slug 'small'"):
         parse_config({**BASE["podlab"], **override["podlab"]})
+
+
+def test_the_moved_user_service_account_value_names_its_new_key(tmp_path):
+    """singleuser.serviceAccount.annotations is now podlab.user_service_account.annotations:
+    a values file that still sets the old key fails, naming the new one."""
+    override = {"singleuser": {"serviceAccount": {"annotations": {"a.io/role": "arn"}}}}
+    error = render_error(_values(tmp_path, override))
+    assert (
+        "singleuser.serviceAccount.annotations moved to "
+        "podlab.user_service_account.annotations: move the annotations there"
+    ) in error, error
+
+
+def test_annotation_keys_follow_the_charts_own_rule():
+    """The podlab section's annotation keys and the chart's annotation values: one pattern."""
+    schema = chart_schema.chart_schema(CHART)
+    podlab = schema["$defs"]["UserServiceAccount"]["properties"]["annotations"]
+    chart = schema["$defs"]["chart-annotations"]
+    assert podlab["propertyNames"] == chart["propertyNames"]
 
 
 def test_schema_accepts_every_example_as_the_hub_does():

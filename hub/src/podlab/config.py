@@ -9,6 +9,7 @@ who reads them is usually looking at a failed `helm upgrade` or a hub that refus
 from __future__ import annotations
 
 import ipaddress
+import re
 import types
 import typing
 from collections.abc import Mapping
@@ -17,6 +18,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -129,6 +131,41 @@ Port = Annotated[int, Field(ge=1, le=65535)]
 DNS_LABEL_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 SLUG_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN)]
+
+
+# Kubernetes' rule for annotation keys (ValidateAnnotations: IsQualifiedName of the lower-cased
+# key): [prefix/]name, a DNS-subdomain prefix of at most 253 characters, a name of at most 63
+# letters, digits, '-', '_', '.', starting and ending alphanumeric. The chart's own annotation
+# values use the same patterns (tests/chart/test_schema.py compares them).
+ANNOTATION_KEY_PATTERNS = (
+    r"^([A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?(\.[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$",
+    r"^([^/]{1,253}/)?[^/]{1,63}$",
+)
+
+
+def _annotations(value: dict[str, str]) -> dict[str, str]:
+    for key in value:
+        if not all(re.fullmatch(pattern, key) for pattern in ANNOTATION_KEY_PATTERNS):
+            raise ValueError(
+                f"{key!r} is not a valid annotation key; write [prefix/]name with a "
+                "DNS-subdomain prefix and a name of at most 63 letters, digits, '-', '_', '.'"
+            )
+    return value
+
+
+Annotations = Annotated[
+    dict[str, str],
+    AfterValidator(_annotations),
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+            "propertyNames": {"allOf": [{"pattern": p} for p in ANNOTATION_KEY_PATTERNS]},
+        }
+    ),
+]
+"""Kubernetes annotations: checked when the config loads, not at every user's first spawn."""
 
 
 class _Model(BaseModel):
@@ -406,6 +443,14 @@ def _inside(
     return False
 
 
+class UserServiceAccount(_Model):
+    """The podlab-user ServiceAccount the hub creates in every user namespace."""
+
+    annotations: Annotations = Field(default_factory=dict)
+    """Annotations of every user's ServiceAccount, e.g. eks.amazonaws.com/role-arn for IRSA (trust
+    policy on system:serviceaccount:podlab-*:podlab-user)."""
+
+
 class Integrations(_Model):
     mlflow: MlflowIntegration = Field(default_factory=MlflowIntegration)
     """The MLflow tracking server user servers log to."""
@@ -436,6 +481,8 @@ class PodlabConfig(_Model):
     """What user servers are preconfigured to reach."""
     network: NetworkConfig = Field(default_factory=NetworkConfig)
     """The per-user namespace NetworkPolicy the hub creates."""
+    user_service_account: UserServiceAccount = Field(default_factory=UserServiceAccount)
+    """The ServiceAccount of user servers (its IRSA role, for example)."""
 
     @model_validator(mode="after")
     def _profiles_consistent(self) -> PodlabConfig:
@@ -548,7 +595,7 @@ def _path(loc: tuple[Any, ...], data: Mapping[str, Any]) -> str:
             node = node[part] if isinstance(node, list) and part < len(node) else None
             if isinstance(node, Mapping) and isinstance(node.get("slug"), str):
                 out += f"({node['slug']})"
-        else:
+        elif part != "[key]":  # a mapping's key: the key itself precedes it
             out += f".{part}"  # pydantic reports the alias, the name the file uses
             node = node.get(part) if isinstance(node, Mapping) else None
     return out
