@@ -193,6 +193,7 @@ def test_python_field_names_are_refused_where_helm_refuses_them(
     section, name, alias, value, tmp_path
 ):
     """podlab.yaml takes only the names the chart's schema takes (no populate_by_name)."""
+    override: dict[str, Any]
     if section == "sql":
         override = {"integrations": {"sql": {"engine": "trino", "host": "trino", name: value}}}
         where = "podlab.integrations.sql"
@@ -258,7 +259,7 @@ def test_schema_spellings_match_the_hub_parser(field, good, bad):
 
     from podlab.quantities import parse_bytes, parse_cpu, parse_duration
 
-    specials: dict[str, tuple[object, Any]] = {
+    specials: dict[str, tuple[Any, Any]] = {
         "memory": (Quantity, parse_bytes),
         "cpu": (Cores, parse_cpu),
         "duration": (Seconds, parse_duration),

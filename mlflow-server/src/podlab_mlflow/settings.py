@@ -322,7 +322,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_hub: bool = T
     """Read and validate every setting; raise ConfigError naming the first bad one."""
     source = _Environment(Settings, os.environ if env is None else env)
     try:
-        settings = Settings(_build_sources=((source,), {}))
+        # BaseSettings' own parameter; mypy types __init__ from the fields alone.
+        settings = Settings(_build_sources=((source,), {}))  # type: ignore[call-arg]
     except ValidationError as err:
         raise _first_error(err) from None
     if require_hub and not settings.hub_api_url:
