@@ -14,8 +14,8 @@ PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 # Areas are the folders of tests/; `make test-<area>` runs one of them.
 AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
-LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench
-TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests $(if $(wildcard bench/*/*.py),bench)
+LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench charts/podlab/hack
+TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests charts/podlab/hack $(if $(wildcard bench/*/*.py),bench)
 
 .PHONY: help setup test lint typecheck bench lock image-locks images chart-docs up down status kube-tools kube-up kube-down kube-status clean $(addprefix test-,$(AREAS))
 
@@ -45,7 +45,7 @@ bench: setup ## run every benchmark in bench/ (prints tables, writes bench/resul
 	  [ $$found -eq 1 ] || { echo "no benchmarks in bench/*/run.py yet" >&2; exit 1; }
 
 chart-docs: ## regenerate charts/podlab/values.schema.json and the values reference in docs/
-	$(PY) -m podlab.chart_schema
+	$(PY) charts/podlab/hack/chart_schema.py
 
 lock: ## re-resolve requirements-*.in into the .lock files, then the image locks that follow them
 	@bash .ci/lock.sh

@@ -33,6 +33,9 @@ locals {
         # User pods are denied the database subnets; the hub and MLflow may reach them.
         database = { cidr = module.network.database_cidr, port = module.database.port }
       }
+      user_service_account = {
+        annotations = { (local.role_annotation) = local.sa.user.role_arn }
+      }
     }
 
     hub = {
@@ -50,12 +53,6 @@ locals {
         create      = true
         name        = local.sa.mlflow.name
         annotations = { (local.role_annotation) = local.sa.mlflow.role_arn }
-      }
-    }
-
-    singleuser = {
-      serviceAccount = {
-        annotations = { (local.role_annotation) = local.sa.user.role_arn }
       }
     }
   }

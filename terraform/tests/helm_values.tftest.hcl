@@ -63,7 +63,7 @@ run "helm_values_render" {
   }
 
   assert {
-    condition     = yamldecode(output.helm_values).singleuser.serviceAccount.annotations["podlab.io/aws-role-arn"] == "arn:aws:iam::123456789012:role/podlab-user"
+    condition     = yamldecode(output.helm_values).podlab.user_service_account.annotations["podlab.io/aws-role-arn"] == "arn:aws:iam::123456789012:role/podlab-user"
     error_message = "the user service account records the user-pod role"
   }
 

@@ -2,8 +2,8 @@
 
 - the hub ConfigMap's podlab.yaml passes `podlab validate` (the hub's init container runs the
   same command);
-- the hub's real jupyterhub_config.py, loaded the way the pod loads it (PODLAB_CONFIG, the
-  chart's snippet in PODLAB_HUB_CONFIG_DIR, the Deployment's command line), yields the
+- the hub's real jupyterhub_config.py, loaded the way the pod loads it (PODLAB_CONFIG and the
+  other variables of the Deployment, its command line), yields the
   authenticator, the proxy/database settings, and both services (culler and MLflow);
 - the MLflow container's environment passes podlab_mlflow's settings check.
 """
@@ -100,8 +100,7 @@ def _load_hub(objects: list[dict[str, Any]], root: Path, monkeypatch: pytest.Mon
     _mount_hub_config(objects, root)
     hub = _container(by_component(objects, "Deployment", "hub"), "hub")
     env = _env(hub)
-    for key in ("PODLAB_CONFIG", "PODLAB_HUB_CONFIG_DIR"):
-        env[key] = str(root / env[key].lstrip("/"))
+    env["PODLAB_CONFIG"] = str(root / env["PODLAB_CONFIG"].lstrip("/"))
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     # The image's config file is hub/jupyterhub_config.py; everything else is the pod's.
@@ -127,9 +126,10 @@ def test_hub_starts_from_the_rendered_config(name, tmp_path, monkeypatch):
     assert hub.db_url.startswith("postgresql+psycopg2://")
     assert ":" not in hub.db_url.split("//", 1)[1].split("@", 1)[0], "no password in the URL"
     assert "$(" not in hub.db_url
-    # singleuser.serviceAccount.annotations reach the spawner's user ServiceAccounts.
+    # podlab.user_service_account.annotations reach the spawner's user ServiceAccounts.
     values = yaml.safe_load(example(name).read_text()) if name != DEFAULTS else {}
-    expected = values.get("singleuser", {}).get("serviceAccount", {}).get("annotations", {})
+    podlab = values.get("podlab", {})
+    expected = podlab.get("user_service_account", {}).get("annotations", {})
     assert config.PodlabKubeSpawner.user_service_account_annotations == expected
     assert hub.cleanup_servers is False, "a hub restart must not stop user servers"
     assert config.ConfigurableHTTPProxy.should_start is False

@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import TypeAdapter
 
-from podlab import chart_schema
-from podlab.config import ConfigError, Cores, Quantity, Seconds, parse_config
+from charts.podlab.hack import chart_schema
+from podlab.config import ACCEPTS, ConfigError, Cores, Quantity, Seconds, parse_config
 from tests.chart.helm import CHART, example, render_error
 from tests.support.paths import REPO_ROOT
 
@@ -72,14 +73,14 @@ CASES: dict[str, tuple[dict[str, Any], list[str], bool]] = {
         True,
     ),
     "annotation key Kubernetes would refuse (the hub would not start)": (
-        {"singleuser": {"serviceAccount": {"annotations": {"role arn": "x"}}}},
+        {"podlab": {"user_service_account": {"annotations": {"role arn": "x"}}}},
         ["invalid propertyName 'role arn'", "does not match pattern"],
-        False,
+        True,
     ),
     "annotation key with a prefix over 253 characters": (
-        {"singleuser": {"serviceAccount": {"annotations": {"a" * 254 + "/x": "y"}}}},
+        {"podlab": {"user_service_account": {"annotations": {"a" * 254 + "/x": "y"}}}},
         ["invalid propertyName", "does not match pattern"],
-        False,
+        True,
     ),
     "negative GPU count": (
         _profiles({**PROFILE, "gpu": {"count": -1}}),
@@ -137,6 +138,25 @@ def test_duplicate_profile_slug_is_rejected_by_the_chart_and_the_hub(tmp_path):
     assert f"\n  - {line}\n" in error, error
 
 
+def test_the_moved_user_service_account_value_names_its_new_key(tmp_path):
+    """singleuser.serviceAccount.annotations is now podlab.user_service_account.annotations:
+    a values file that still sets the old key fails, naming the new one."""
+    override = {"singleuser": {"serviceAccount": {"annotations": {"a.io/role": "arn"}}}}
+    error = render_error(_values(tmp_path, override))
+    assert (
+        "singleuser.serviceAccount.annotations moved to "
+        "podlab.user_service_account.annotations: move the annotations there"
+    ) in error, error
+
+
+def test_annotation_keys_follow_the_charts_own_rule():
+    """The podlab section's annotation keys and the chart's annotation values: one pattern."""
+    schema = chart_schema.chart_schema(CHART)
+    podlab = schema["$defs"]["UserServiceAccount"]["properties"]["annotations"]
+    chart = schema["$defs"]["chart-annotations"]
+    assert podlab["propertyNames"] == chart["propertyNames"]
+
+
 def test_schema_accepts_every_example_as_the_hub_does():
     for path in sorted((CHART / "examples").glob("*.yaml")):
         parse_config(yaml.safe_load(path.read_text()), str(path))
@@ -162,6 +182,32 @@ def test_schema_uses_the_aliases_the_hub_parses():
     assert "schema" in defs["SqlIntegration"]["properties"]
     assert "schema_name" not in defs["SqlIntegration"]["properties"]
     assert "tolerationSeconds" in defs["Toleration"]["properties"]
+
+
+@pytest.mark.parametrize(
+    ("section", "name", "alias", "value"),
+    [
+        ("sql", "schema_name", "schema", "default"),
+        ("tolerations", "toleration_seconds", "tolerationSeconds", 60),
+    ],
+)
+def test_python_field_names_are_refused_where_helm_refuses_them(
+    section, name, alias, value, tmp_path
+):
+    """podlab.yaml takes only the names the chart's schema takes (no populate_by_name)."""
+    override: dict[str, Any]
+    if section == "sql":
+        override = {"integrations": {"sql": {"engine": "trino", "host": "trino", name: value}}}
+        where = "podlab.integrations.sql"
+    else:
+        override = {"profiles": [{**PROFILE, "tolerations": [{"key": "gpu", name: value}]}]}
+        where = f"podlab.profiles[0]({PROFILE['slug']}).tolerations[0]"
+    error = render_error(_values(tmp_path, {"podlab": override}))
+    assert f"additional properties '{name}' not allowed" in error, error
+    with pytest.raises(ConfigError) as raised:
+        parse_config({**BASE["podlab"], **override})
+    assert f"{where}.{name}: unknown field; allowed here: " in str(raised.value)
+    assert alias in str(raised.value).split("allowed here: ")[1]
 
 
 def test_every_value_is_documented():
@@ -215,13 +261,14 @@ def test_schema_spellings_match_the_hub_parser(field, good, bad):
 
     from podlab.quantities import parse_bytes, parse_cpu, parse_duration
 
-    specials: dict[str, tuple[object, Any]] = {
+    specials: dict[str, tuple[Any, Any]] = {
         "memory": (Quantity, parse_bytes),
         "cpu": (Cores, parse_cpu),
         "duration": (Seconds, parse_duration),
     }
     alias, parse = specials[field]
-    schema = chart_schema._SPECIAL_TYPES[alias]["schema"]
+    schema = TypeAdapter(alias).json_schema()
+    schema.pop(ACCEPTS)
     for value in good:
         parse(value)
         jsonschema.validate(value, schema)

@@ -258,7 +258,7 @@ def test_pre_spawn_hook_applies_the_users_namespace(kube_api):
 
 
 def test_user_service_account_carries_the_sites_cloud_identity(kube_api):
-    """singleuser.serviceAccount.annotations (IRSA's role ARN) reach the applied ServiceAccount;
+    """podlab.user_service_account.annotations (IRSA's role ARN) reach the applied ServiceAccount;
     dropping one later removes it (server-side apply owns exactly what it last applied)."""
     role = {"eks.amazonaws.com/role-arn": "arn:aws:iam::123456789012:role/podlab-user"}
     namespace = run_pre_spawn(kube_api.url, {"profile": "cpu-small"}, annotations=role)

@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from podlab.config import PodlabConfig
-from podlab.k8s import namespace_objects, parse_service_account_annotations
+from podlab.config import ConfigError, PodlabConfig, parse_config
+from podlab.k8s import namespace_objects
 from podlab.k8s.objects import POD_SECURITY_LABELS, envelope
-from tests.hub.k8s_helpers import make_config, schema_versions, validate_strict
+from tests.hub.k8s_helpers import config_data, make_config, schema_versions, validate_strict
 
 NS = "podlab-alice"
 
@@ -106,39 +106,41 @@ def test_service_account_annotations_cannot_hide_the_owner():
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    ("annotations", "expected"),
     [
         (None, {}),
-        ("", {}),
-        ("{}", {}),
-        ('{"eks.amazonaws.com/role-arn": "arn:r"}', {"eks.amazonaws.com/role-arn": "arn:r"}),
-        ('{"note": ""}', {"note": ""}),
-        ('{"Example.COM/Role_ARN.v1": "x"}', {"Example.COM/Role_ARN.v1": "x"}),
+        ({}, {}),
+        ({"eks.amazonaws.com/role-arn": "arn:r"}, {"eks.amazonaws.com/role-arn": "arn:r"}),
+        ({"note": ""}, {"note": ""}),
+        ({"Example.COM/Role_ARN.v1": "x"}, {"Example.COM/Role_ARN.v1": "x"}),
     ],
 )  # fmt: skip
-def test_service_account_annotations_parse(text, expected):
-    assert parse_service_account_annotations(text) == expected
+def test_service_account_annotations_parse(annotations, expected):
+    """podlab.user_service_account.annotations, validated with the rest of the config."""
+    section = {} if annotations is None else {"user_service_account": {"annotations": annotations}}
+    config = parse_config({**config_data(), **section})
+    assert config.user_service_account.annotations == expected
 
 
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("annotations", "message"),
     [
-        ("{role: x}", "is not JSON"),
-        ('["a"]', "must be a JSON object of strings, not list"),
-        ('{"a": 1}', "the value of 'a' must be a string"),
-        ('{"bad key": "x"}', "'bad key' is not a valid annotation key"),
-        ('{"/foo": "y"}', "is not a valid annotation key"),
-        ('{"foo\\n": "y"}', "is not a valid annotation key"),
-        ('{"a/b/c": "y"}', "is not a valid annotation key"),
-        ('{"-x.example.com/y": "y"}', "is not a valid annotation key"),
-        ('{"a/": "y"}', "is not a valid annotation key"),
-        ('{"' + "n" * 64 + '": "y"}', "is not a valid annotation key"),
+        ({"a": 1}, "annotations.a: Input should be a valid string"),
+        ({"bad key": "x"}, "'bad key' is not a valid annotation key"),
+        ({"/foo": "y"}, "is not a valid annotation key"),
+        ({"foo\n": "y"}, "is not a valid annotation key"),
+        ({"a/b/c": "y"}, "is not a valid annotation key"),
+        ({"-x.example.com/y": "y"}, "is not a valid annotation key"),
+        ({"a/": "y"}, "is not a valid annotation key"),
+        ({"n" * 64: "y"}, "is not a valid annotation key"),
+        (["a"], "annotations: Input should be a valid dictionary"),
     ],
 )
-def test_bad_service_account_annotations_name_the_setting(text, message):
-    with pytest.raises(ValueError, match=re.escape(message)) as err:
-        parse_service_account_annotations(text)
-    assert "singleuser.serviceAccount.annotations" in str(err.value)
+def test_bad_service_account_annotations_name_the_setting(annotations, message):
+    section = {"user_service_account": {"annotations": annotations}}
+    with pytest.raises(ConfigError, match=re.escape(message)) as err:
+        parse_config({**config_data(), **section})
+    assert "podlab.user_service_account.annotations" in str(err.value)
 
 
 def _grants(role: dict[str, Any]) -> set[tuple[str, str]]:

@@ -398,21 +398,24 @@ def test_render_bad_config_exits_2_with_the_config_errors(tmp_path):
     ]
 
 
-def test_render_shows_the_service_account_annotations_the_hub_applies():
-    argv = [PODLAB_CLI, "render", "--config", str(EXAMPLE_CONFIG), "--profile", "small"]
-    env = {
-        **os.environ,
-        "PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS": '{"eks.amazonaws.com/role-arn": "arn:r"}',
-    }
+def test_render_shows_the_service_account_annotations_the_hub_applies(tmp_path):
+    """podlab.user_service_account.annotations: render reads them as the hub does."""
+    data = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+    podlab = data.get("podlab", data)
+    podlab["user_service_account"] = {"annotations": {"eks.amazonaws.com/role-arn": "arn:r"}}
+    path = tmp_path / "podlab.yaml"
+    path.write_text(yaml.safe_dump(data))
+    argv = [PODLAB_CLI, "render", "--config", str(path), "--profile", "small"]
     result = subprocess.run(
-        [*argv, "--user", "a"], capture_output=True, text=True, timeout=120, check=False, env=env
+        [*argv, "--user", "a"], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
     account = next(d for d in yaml.safe_load_all(result.stdout) if d["kind"] == "ServiceAccount")
     assert account["metadata"]["annotations"]["eks.amazonaws.com/role-arn"] == "arn:r"
-    env["PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS"] = '{"role arn": "x"}'
+    podlab["user_service_account"] = {"annotations": {"role arn": "x"}}
+    path.write_text(yaml.safe_dump(data))
     bad = subprocess.run(
-        [*argv, "--user", "a"], capture_output=True, text=True, timeout=120, check=False, env=env
+        [*argv, "--user", "a"], capture_output=True, text=True, timeout=120, check=False
     )
     assert bad.returncode == 2
     assert "'role arn' is not a valid annotation key" in bad.stderr

@@ -111,3 +111,52 @@ def test_public_origins_are_allowed_as_origins_and_hosts():
 def test_a_bad_origin_names_the_variable(origin):
     with pytest.raises(ConfigError, match=r"PODLAB_MLFLOW_ALLOWED_ORIGINS: .* is not an origin"):
         load_settings({**BASE, "PODLAB_MLFLOW_ALLOWED_ORIGINS": origin})
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"PODLAB_MLFLOW_PORT": "70000"}, "PODLAB_MLFLOW_PORT=70000 is out of range: use 1..65535"),
+        (
+            {"PODLAB_MLFLOW_DB_MAX_OVERFLOW": "x"},
+            "PODLAB_MLFLOW_DB_MAX_OVERFLOW='x' is not a whole",
+        ),
+        ({"PODLAB_MLFLOW_TOKEN_CACHE_TTL": "soon"}, "PODLAB_MLFLOW_TOKEN_CACHE_TTL='soon' is not"),
+        (
+            {"PODLAB_MLFLOW_ALLOWED_HOSTS": "ml flow"},
+            "PODLAB_MLFLOW_ALLOWED_HOSTS: 'ml flow' is not",
+        ),
+        ({"JUPYTERHUB_API_URL": "  "}, "JUPYTERHUB_API_URL is not set"),
+        ({"JUPYTERHUB_BASE_URL": "hub"}, "JUPYTERHUB_BASE_URL='hub' must be a URL path"),
+    ],
+)
+def test_each_bad_setting_gets_the_whole_message(overrides, message):
+    """pydantic-settings reads the variables; the messages stay podlab's own, exactly."""
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**BASE, **overrides})
+    assert str(raised.value).startswith(message), str(raised.value)
+
+
+def test_blank_variables_are_unset_and_defaults_follow_other_settings():
+    settings = load_settings(
+        {
+            **BASE,
+            "PODLAB_MLFLOW_PORT": " ",
+            "PODLAB_MLFLOW_DB_POOL_SIZE": "7",
+            "JUPYTERHUB_SERVICE_PREFIX": "/services/tracking",
+            "AWS_ENDPOINT_URL_S3": " http://s3:9000 ",
+            "PODLAB_MLFLOW_PRESIGNED_URLS": "Yes",
+        }
+    )
+    assert settings.port == 5000
+    assert (settings.db_pool_size, settings.db_max_overflow) == (7, 7)
+    assert settings.service_prefix == "/services/tracking/"
+    assert settings.oauth_callback_url == "/services/tracking/oauth_callback"
+    assert settings.s3_endpoint_url == "http://s3:9000"
+    assert settings.presigned_urls is True
+
+
+def test_only_the_given_mapping_is_read(monkeypatch):
+    monkeypatch.setenv("PODLAB_MLFLOW_WORKERS", "many")
+    assert load_settings({**BASE, "PODLAB_MLFLOW_WORKERS": "2"}).workers == 2
+    assert load_settings(BASE, require_hub=True).hub_api_token == "service-token"

@@ -78,7 +78,7 @@ def test_mlflow_artifacts_and_service_account(helm_values):
 
 def test_service_accounts_hub_has_no_aws_role(helm_values):
     assert helm_values["hub"]["serviceAccount"] == {"annotations": {}}
-    assert helm_values["singleuser"]["serviceAccount"] == {
+    assert helm_values["podlab"]["user_service_account"] == {
         "annotations": {"podlab.io/aws-role-arn": "arn:aws:iam::123456789012:role/podlab-user"}
     }
 

@@ -9,7 +9,7 @@ when the hub starts. It is not an admin and cannot reach any other user. MLflow 
 tokens of users only, so the test asks the hub for a short-lived token of its test user,
 scoped to the mlflow service (what every user may do), and calls MLflow with that.
 
-The chart's hub configuration (charts/podlab/files/10-podlab-chart.py) calls `configure` when
+The hub's configuration (hub/jupyterhub_config.py) calls `configure` when
 the hub Secret holds a `helm-test-token`; the test pod's program is
 charts/podlab/files/helm-test.py (standard library only: it runs in the hub image).
 """

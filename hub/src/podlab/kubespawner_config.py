@@ -134,7 +134,7 @@ class PodlabKubeSpawner(KubeSpawner):  # type: ignore[misc]
         value_trait=Unicode(),
         config=True,
         help="Annotations of every user's ServiceAccount (e.g. eks.amazonaws.com/role-arn); "
-        "jupyterhub_config.py sets them from PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS.",
+        "configure_kubespawner sets them from podlab.user_service_account.annotations.",
     )
 
     @default("options_form")
@@ -416,5 +416,6 @@ def configure_kubespawner(c: Any, config: PodlabConfig) -> None:
     ks.pod_security_context = copy.deepcopy(POD_SECURITY_CONTEXT)
     # Identity: the user's ServiceAccount; its token only where Spark must call the API.
     ks.service_account = SERVICE_ACCOUNT
+    ks.user_service_account_annotations = dict(config.user_service_account.annotations)
     ks.automount_service_account_token = spark_k8s
     ks.environment = copy.deepcopy(DOWNWARD_API_ENV)

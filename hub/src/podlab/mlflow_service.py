@@ -3,7 +3,7 @@
 The MLflow server accepts a hub token only when the token's own scopes allow it
 (`access:services!service=mlflow`), and treats it as an admin token only when it carries
 `custom:mlflow-admin` (mlflow-server/src/podlab_mlflow/hubauth.py). Everything that hands out
-those scopes is here, and both the chart's hub (charts/podlab/files/10-podlab-chart.py) and
+those scopes is here, and both the chart's hub (hub/jupyterhub_config.py) and
 the local platform (podlab.localstack) call `configure`:
 
 - the service `mlflow` with OAuth, whose browser tokens may carry the admin scope;
@@ -67,8 +67,8 @@ def configure(
 ) -> None:
     """Register the MLflow service, its roles, its custom scope and the server token scopes.
 
-    Only appends and updates: in a sub-config (the chart's snippet) the lists are traitlets'
-    lazy values that merge with what the main config set (the culler's service and role).
+    Only appends and updates, after configure_culling has set the lists (its service and
+    role stay); in a sub-config the lists are traitlets' lazy values, which append too.
     """
     hub = c.JupyterHub
     hub.custom_scopes.update({ADMIN_SCOPE: {"description": "Administer podlab's MLflow server"}})

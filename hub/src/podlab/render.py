@@ -25,7 +25,6 @@ from typing import Any
 import yaml
 
 from podlab.config import ConfigError, PodlabConfig, load_config
-from podlab.k8s import service_account_annotations_from_env
 from podlab.profiles import ProfileChoiceError, choose_profile
 
 RENDER_API_TOKEN = "rendered-offline-the-hub-issues-a-new-token-at-each-spawn"  # noqa: S105
@@ -104,13 +103,6 @@ async def _render(
     c.PodlabKubeSpawner.platform_namespace = (
         platform_namespace or config.network.platform_namespace or DEFAULT_PLATFORM_NAMESPACE
     )
-    # The same annotations the hub pod applies (the chart sets the variable there).
-    try:
-        c.PodlabKubeSpawner.user_service_account_annotations = service_account_annotations_from_env(
-            os.environ
-        )
-    except ValueError as err:
-        raise RenderError(str(err)) from None
     user = SimpleNamespace(name=username, id=1, url=f"/user/{username}/", escaped_name=username)
     hub = SimpleNamespace(
         public_host="", url="/hub/", base_url="/hub/", api_url="http://hub:8081/hub/api"

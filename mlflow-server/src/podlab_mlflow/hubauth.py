@@ -21,12 +21,12 @@ import hashlib
 import logging
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
 import requests
+from cachetools import TLRUCache
 
 _logger = logging.getLogger(__name__)
 
@@ -64,33 +64,29 @@ class HubRejected(RuntimeError):
 
 
 class TokenCache:
-    """A bounded LRU of token digest -> (expiry, user or None), safe across threads."""
+    """Token digest -> user or None, each for its own TTL, at most max_entries (least recently
+    used go first): cachetools' TLRUCache, behind a lock as the gate serves from threads."""
 
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
-        self._entries: OrderedDict[bytes, tuple[float, HubUser | None]] = OrderedDict()
-        self._max = max_entries
+        self._entries: TLRUCache[bytes, tuple[HubUser | None, float]] = TLRUCache(
+            max_entries, ttu=_expiry, timer=time.monotonic
+        )
         self._lock = threading.Lock()
 
     def get(self, key: bytes) -> tuple[bool, HubUser | None]:
         with self._lock:
             entry = self._entries.get(key)
-            if entry is None:
-                return False, None
-            expiry, user = entry
-            if expiry < time.monotonic():
-                del self._entries[key]
-                return False, None
-            self._entries.move_to_end(key)
-            return True, user
+        return (False, None) if entry is None else (True, entry[0])
 
     def put(self, key: bytes, user: HubUser | None, ttl: float) -> None:
         if ttl <= 0:
             return
         with self._lock:
-            self._entries[key] = (time.monotonic() + ttl, user)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self._max:
-                self._entries.popitem(last=False)
+            self._entries[key] = (user, ttl)
+
+
+def _expiry(_key: bytes, value: tuple[HubUser | None, float], now: float) -> float:
+    return now + value[1]
 
 
 class HubAuthenticator:

@@ -14,10 +14,10 @@ them, and an admin may give experiments and registered models one.
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import LRUCache
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
 
@@ -74,23 +74,20 @@ class Grant:
 
 
 class _Lru:
+    """cachetools' LRUCache behind a lock (the gate serves from threads; cachetools is not
+    thread-safe)."""
+
     def __init__(self, size: int) -> None:
-        self._items: OrderedDict[str, Any] = OrderedDict()
-        self._size = size
+        self._items: LRUCache[str, Any] = LRUCache(size)
         self._lock = threading.Lock()
 
     def get(self, key: str) -> Any:
         with self._lock:
-            value = self._items.get(key)
-            if value is not None:
-                self._items.move_to_end(key)
-            return value
+            return self._items.get(key)
 
     def put(self, key: str, value: Any) -> None:
         with self._lock:
             self._items[key] = value
-            while len(self._items) > self._size:
-                self._items.popitem(last=False)
 
 
 def _int_key(value: str) -> int | None:

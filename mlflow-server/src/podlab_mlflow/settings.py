@@ -10,8 +10,18 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, SettingsConfigDict
 
 DEFAULT_PORT = 5000
 MAX_WORKERS = 8
@@ -71,27 +81,162 @@ def artifacts_destination(value: str) -> str:
     return str(path)  # pathlib already drops a trailing slash
 
 
-@dataclass(frozen=True)
-class Settings:
-    database_url: str
-    artifacts_destination: str
-    host: str = "0.0.0.0"  # noqa: S104  (a server in a pod listens on all interfaces)
-    port: int = DEFAULT_PORT
-    allowed_hosts: tuple[str, ...] = ()
-    allowed_origins: tuple[str, ...] = ()
-    workers: int = 1
-    db_pool_size: int = DEFAULT_POOL_SIZE
-    db_max_overflow: int = DEFAULT_POOL_SIZE
-    hub_api_url: str = ""
-    hub_api_token: str = field(default="", repr=False)
-    service_prefix: str = "/services/mlflow/"
-    hub_base_url: str = "/"
-    hub_host: str = ""
-    oauth_client_id: str = "service-mlflow"
-    oauth_callback_url: str = ""
-    token_cache_ttl: float = DEFAULT_TOKEN_CACHE_TTL
-    s3_endpoint_url: str = ""
-    presigned_urls: bool = False
+def _check_int(name: str, low: int, high: int, value: Any) -> int:
+    if isinstance(value, int):
+        number = value
+    else:
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise ConfigError(f"{name}={value!r} is not a whole number ({low}..{high})") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name}={number} is out of range: use {low}..{high}")
+    return number
+
+
+def _bounded(name: str, low: int, high: int) -> BeforeValidator:
+    """A whole number in low..high, refused with a message naming the variable."""
+    return BeforeValidator(lambda value: _check_int(name, low, high, value))
+
+
+def _comma_list(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(item.strip() for item in value.split(",") if item.strip())
+    return tuple(value)
+
+
+class Settings(BaseSettings):
+    """Every setting, read from the environment by pydantic-settings (each field's alias is its
+    variable); the validators keep podlab's messages, which name the variable and the fix."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="ignore", case_sensitive=True)
+
+    # The password first: the URL's validator adds it.
+    database_password: str = Field("", alias="PODLAB_MLFLOW_DATABASE_PASSWORD", repr=False)
+    database_url: str = Field("", alias="PODLAB_MLFLOW_DATABASE_URL", validate_default=True)
+    artifacts_destination: str = Field(
+        "", alias="PODLAB_MLFLOW_ARTIFACTS_DESTINATION", validate_default=True
+    )
+    # A server in a pod listens on all interfaces.
+    host: str = Field("0.0.0.0", alias="PODLAB_MLFLOW_HOST")  # noqa: S104
+    port: Annotated[int, _bounded("PODLAB_MLFLOW_PORT", 1, 65535)] = Field(
+        DEFAULT_PORT, alias="PODLAB_MLFLOW_PORT"
+    )
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), alias="PODLAB_MLFLOW_ALLOWED_HOSTS"
+    )
+    allowed_origins: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), alias="PODLAB_MLFLOW_ALLOWED_ORIGINS"
+    )
+    workers: Annotated[int, _bounded("PODLAB_MLFLOW_WORKERS", 1, MAX_WORKERS * 4)] = Field(
+        default_factory=lambda: default_workers(), alias="PODLAB_MLFLOW_WORKERS"
+    )
+    db_pool_size: Annotated[int, _bounded("PODLAB_MLFLOW_DB_POOL_SIZE", 1, MAX_POOL_SIZE)] = Field(
+        DEFAULT_POOL_SIZE, alias="PODLAB_MLFLOW_DB_POOL_SIZE"
+    )
+    db_max_overflow: int = Field(-1, alias="PODLAB_MLFLOW_DB_MAX_OVERFLOW", validate_default=True)
+    """The pool size unless set."""
+    token_cache_ttl: float = Field(DEFAULT_TOKEN_CACHE_TTL, alias="PODLAB_MLFLOW_TOKEN_CACHE_TTL")
+    hub_api_url: str = Field("", alias="JUPYTERHUB_API_URL")
+    hub_api_token: str = Field("", alias="JUPYTERHUB_API_TOKEN", repr=False)
+    service_prefix: str = Field(
+        f"/services/{SERVICE_NAME}/", alias="JUPYTERHUB_SERVICE_PREFIX", validate_default=True
+    )
+    hub_base_url: str = Field("/", alias="JUPYTERHUB_BASE_URL")
+    hub_host: str = Field("", alias="JUPYTERHUB_HOST")
+    oauth_client_id: str = Field(f"service-{SERVICE_NAME}", alias="JUPYTERHUB_CLIENT_ID")
+    oauth_callback_url: str = Field(
+        "", alias="JUPYTERHUB_OAUTH_CALLBACK_URL", validate_default=True
+    )
+    """The service prefix's oauth_callback unless set."""
+    s3_endpoint_url: str = Field(
+        "", validation_alias=AliasChoices("MLFLOW_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3")
+    )
+    presigned_urls: bool = Field(False, alias="PODLAB_MLFLOW_PRESIGNED_URLS")
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str, info: ValidationInfo) -> str:
+        return normalize_database_url(value, info.data.get("database_password") or None)
+
+    @field_validator("artifacts_destination")
+    @classmethod
+    def _artifacts_destination(cls, value: str) -> str:
+        return artifacts_destination(value)
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _allowed_hosts(cls, value: Any) -> Any:
+        names = _comma_list(value)
+        for name in names:
+            if not _HOSTNAME.match(name):
+                raise ConfigError(
+                    f"PODLAB_MLFLOW_ALLOWED_HOSTS: {name!r} is not a host name (comma-separated "
+                    "names such as mlflow,mlflow.podlab.svc.cluster.local,podlab.example.com)"
+                )
+        return names
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _allowed_origins(cls, value: Any) -> Any:
+        origins = tuple(origin.rstrip("/") for origin in _comma_list(value))
+        for origin in origins:
+            if not _ORIGIN.match(origin):
+                raise ConfigError(
+                    f"PODLAB_MLFLOW_ALLOWED_ORIGINS: {origin!r} is not an origin (comma-separated "
+                    "scheme://host[:port] of the URLs users open, e.g. https://podlab.example.com)"
+                )
+        return origins
+
+    @field_validator("db_max_overflow", mode="before")
+    @classmethod
+    def _max_overflow(cls, value: Any, info: ValidationInfo) -> Any:
+        if value == -1:  # the default: not set
+            return info.data.get("db_pool_size", DEFAULT_POOL_SIZE)
+        return _check_int("PODLAB_MLFLOW_DB_MAX_OVERFLOW", 0, MAX_POOL_SIZE, value)
+
+    @field_validator("token_cache_ttl", mode="before")
+    @classmethod
+    def _token_cache_ttl(cls, value: Any) -> Any:
+        try:
+            ttl = float(value)
+        except ValueError:
+            raise ConfigError(f"PODLAB_MLFLOW_TOKEN_CACHE_TTL={value!r} is not seconds") from None
+        if not 0 <= ttl <= MAX_TOKEN_CACHE_TTL:
+            raise ConfigError(
+                f"PODLAB_MLFLOW_TOKEN_CACHE_TTL={ttl} is out of range: "
+                f"use 0..{MAX_TOKEN_CACHE_TTL:.0f}"
+            )
+        return ttl
+
+    @field_validator("hub_api_url", "hub_host")
+    @classmethod
+    def _no_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("service_prefix", "hub_base_url")
+    @classmethod
+    def _url_path(cls, value: str, info: ValidationInfo) -> str:
+        return _prefix(value, str(cls.model_fields[str(info.field_name)].alias))
+
+    @field_validator("oauth_callback_url")
+    @classmethod
+    def _callback(cls, value: str, info: ValidationInfo) -> str:
+        return value or f"{info.data.get('service_prefix', '/')}oauth_callback"
+
+    @field_validator("presigned_urls", mode="before")
+    @classmethod
+    def _presigned(cls, value: Any, info: ValidationInfo) -> Any:
+        text = str(value).lower()
+        if text not in ("true", "false", "1", "0", "yes", "no"):
+            raise ConfigError(f"PODLAB_MLFLOW_PRESIGNED_URLS={text!r}: use true or false")
+        destination = info.data.get("artifacts_destination", "")
+        if text in ("true", "1", "yes") and not destination.startswith("s3://"):
+            raise ConfigError(
+                "PODLAB_MLFLOW_PRESIGNED_URLS=true needs an s3:// artifacts destination: "
+                f"{destination} is a local directory (only MLflow can serve it)"
+            )
+        return text in ("true", "1", "yes")
 
     @property
     def oauth_authorize_url(self) -> str:
@@ -148,19 +293,6 @@ def normalize_database_url(url: str, password: str | None = None) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number ({low}..{high})") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name}={value} is out of range: use {low}..{high}")
-    return value
-
-
 def cpu_count() -> int:
     """CPUs this process may use: the cgroup quota (a pod's limit), else the affinity mask."""
     try:
@@ -188,93 +320,60 @@ def _prefix(value: str, name: str) -> str:
 
 def load_settings(env: Mapping[str, str] | None = None, *, require_hub: bool = True) -> Settings:
     """Read and validate every setting; raise ConfigError naming the first bad one."""
-    env = os.environ if env is None else env
-    database_url = normalize_database_url(
-        env.get("PODLAB_MLFLOW_DATABASE_URL", "").strip(),
-        env.get("PODLAB_MLFLOW_DATABASE_PASSWORD") or None,
-    )
-    destination = artifacts_destination(env.get("PODLAB_MLFLOW_ARTIFACTS_DESTINATION", ""))
-    allowed = tuple(
-        name.strip()
-        for name in env.get("PODLAB_MLFLOW_ALLOWED_HOSTS", "").split(",")
-        if name.strip()
-    )
-    for name in allowed:
-        if not _HOSTNAME.match(name):
-            raise ConfigError(
-                f"PODLAB_MLFLOW_ALLOWED_HOSTS: {name!r} is not a host name (comma-separated "
-                "names such as mlflow,mlflow.podlab.svc.cluster.local,podlab.example.com)"
-            )
-    origins = tuple(
-        origin.strip().rstrip("/")
-        for origin in env.get("PODLAB_MLFLOW_ALLOWED_ORIGINS", "").split(",")
-        if origin.strip()
-    )
-    for origin in origins:
-        if not _ORIGIN.match(origin):
-            raise ConfigError(
-                f"PODLAB_MLFLOW_ALLOWED_ORIGINS: {origin!r} is not an origin (comma-separated "
-                "scheme://host[:port] of the URLs users open, e.g. https://podlab.example.com)"
-            )
-    workers = _int(env, "PODLAB_MLFLOW_WORKERS", default_workers(), 1, MAX_WORKERS * 4)
-    pool = _int(env, "PODLAB_MLFLOW_DB_POOL_SIZE", DEFAULT_POOL_SIZE, 1, MAX_POOL_SIZE)
-    overflow = _int(env, "PODLAB_MLFLOW_DB_MAX_OVERFLOW", pool, 0, MAX_POOL_SIZE)
-    port = _int(env, "PODLAB_MLFLOW_PORT", DEFAULT_PORT, 1, 65535)
-    ttl_raw = env.get("PODLAB_MLFLOW_TOKEN_CACHE_TTL", "").strip()
+    source = _Environment(Settings, os.environ if env is None else env)
     try:
-        ttl = float(ttl_raw) if ttl_raw else DEFAULT_TOKEN_CACHE_TTL
-    except ValueError:
-        raise ConfigError(f"PODLAB_MLFLOW_TOKEN_CACHE_TTL={ttl_raw!r} is not seconds") from None
-    if not 0 <= ttl <= MAX_TOKEN_CACHE_TTL:
-        raise ConfigError(
-            f"PODLAB_MLFLOW_TOKEN_CACHE_TTL={ttl} is out of range: use 0..{MAX_TOKEN_CACHE_TTL:.0f}"
-        )
-    hub_api_url = env.get("JUPYTERHUB_API_URL", "").strip().rstrip("/")
-    hub_token = env.get("JUPYTERHUB_API_TOKEN", "").strip()
-    if require_hub and not hub_api_url:
+        # BaseSettings' own parameter; mypy types __init__ from the fields alone.
+        settings = Settings(_build_sources=((source,), {}))  # type: ignore[call-arg]
+    except ValidationError as err:
+        raise _first_error(err) from None
+    if require_hub and not settings.hub_api_url:
         raise ConfigError(
             "JUPYTERHUB_API_URL is not set: set it to the hub API, e.g. "
             "http://hub:8081/hub/api (every request is authenticated against it)"
         )
-    if require_hub and not hub_token:
+    if require_hub and not settings.hub_api_token:
         raise ConfigError(
             "JUPYTERHUB_API_TOKEN is not set: set it to the api_token of the hub service "
             f"{SERVICE_NAME!r} (from the chart's Secret)"
         )
-    service_prefix = _prefix(
-        env.get("JUPYTERHUB_SERVICE_PREFIX", f"/services/{SERVICE_NAME}/"),
-        "JUPYTERHUB_SERVICE_PREFIX",
+    return settings
+
+
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' environment source over a given mapping (tests pass their own)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        """Only our variables, stripped; blank ones count as unset (the chart renders optional
+        values as empty strings). The password is taken as written."""
+        found: dict[str, str | None] = {}
+        for key, value in self._environ.items():
+            if key in _VARIABLES:
+                value = value if key == _PASSWORD else value.strip()
+                if value.strip():
+                    found[key] = value
+        return found
+
+
+def _first_error(err: ValidationError) -> ConfigError:
+    """Our validators' own ConfigError, else pydantic's message with the variable's name."""
+    problem = err.errors()[0]
+    cause = problem.get("ctx", {}).get("error")
+    if isinstance(cause, ConfigError):
+        return cause
+    where = ".".join(str(part) for part in problem["loc"])
+    return ConfigError(f"{where}: {problem['msg']} (got {problem.get('input')!r})")
+
+
+_PASSWORD = "PODLAB_MLFLOW_DATABASE_PASSWORD"  # noqa: S105 (a variable name)
+_VARIABLES: set[str] = set()
+for _field in Settings.model_fields.values():
+    _names = (
+        _field.validation_alias.choices
+        if isinstance(_field.validation_alias, AliasChoices)
+        else [_field.alias]
     )
-    presigned = env.get("PODLAB_MLFLOW_PRESIGNED_URLS", "false").strip().lower()
-    if presigned not in ("true", "false", "1", "0", "yes", "no"):
-        raise ConfigError(f"PODLAB_MLFLOW_PRESIGNED_URLS={presigned!r}: use true or false")
-    if presigned in ("true", "1", "yes") and not destination.startswith("s3://"):
-        raise ConfigError(
-            "PODLAB_MLFLOW_PRESIGNED_URLS=true needs an s3:// artifacts destination: "
-            f"{destination} is a local directory (only MLflow can serve it)"
-        )
-    return Settings(
-        database_url=database_url,
-        presigned_urls=presigned in ("true", "1", "yes"),
-        artifacts_destination=destination,
-        host=env.get("PODLAB_MLFLOW_HOST", "").strip() or "0.0.0.0",  # noqa: S104
-        port=port,
-        allowed_hosts=allowed,
-        allowed_origins=origins,
-        workers=workers,
-        db_pool_size=pool,
-        db_max_overflow=overflow,
-        hub_api_url=hub_api_url,
-        hub_api_token=hub_token,
-        service_prefix=service_prefix,
-        hub_base_url=_prefix(env.get("JUPYTERHUB_BASE_URL", "/"), "JUPYTERHUB_BASE_URL"),
-        hub_host=env.get("JUPYTERHUB_HOST", "").strip().rstrip("/"),
-        oauth_client_id=env.get("JUPYTERHUB_CLIENT_ID", "").strip() or f"service-{SERVICE_NAME}",
-        oauth_callback_url=env.get("JUPYTERHUB_OAUTH_CALLBACK_URL", "").strip()
-        or f"{service_prefix}oauth_callback",
-        token_cache_ttl=ttl,
-        s3_endpoint_url=(
-            env.get("MLFLOW_S3_ENDPOINT_URL", "").strip()
-            or env.get("AWS_ENDPOINT_URL_S3", "").strip()
-        ),
-    )
+    _VARIABLES.update(name for name in _names if isinstance(name, str))

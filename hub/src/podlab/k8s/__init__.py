@@ -17,12 +17,10 @@ from podlab.k8s.objects import (
     UserNamespace,
     limit_range,
     namespace,
-    parse_service_account_annotations,
     resource_quota,
     role,
     role_binding,
     service_account,
-    service_account_annotations_from_env,
 )
 
 __all__ = [
@@ -30,8 +28,6 @@ __all__ = [
     "SERVICE_ACCOUNT",
     "UserNamespace",
     "namespace_objects",
-    "parse_service_account_annotations",
-    "service_account_annotations_from_env",
 ]
 
 

@@ -7,8 +7,6 @@ so what is reviewed is what is applied.
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -83,7 +81,7 @@ def service_account(
 ) -> dict[str, Any]:
     """No automatic token: the pod spec opts in only when Spark needs the API (spark k8s).
 
-    `annotations` (the chart's singleuser.serviceAccount.annotations) give every user pod the
+    `annotations` (podlab.user_service_account.annotations) give every user pod the
     site's cloud identity, e.g. `eks.amazonaws.com/role-arn` for IRSA; podlab's own
     annotation cannot be overridden by them.
     """
@@ -95,58 +93,6 @@ def service_account(
         "metadata": metadata,
         "automountServiceAccountToken": False,
     }
-
-
-SERVICE_ACCOUNT_ANNOTATIONS_ENV = "PODLAB_USER_SERVICE_ACCOUNT_ANNOTATIONS"
-"""JSON object the chart sets on the hub: annotations of every user's ServiceAccount."""
-
-_QUALIFIED_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*")
-
-
-def is_annotation_key(key: str) -> bool:
-    """Kubernetes' rule (ValidateAnnotations: IsQualifiedName of the lower-cased key):
-    [prefix/]name, a non-empty DNS-subdomain prefix of at most 253 characters, a name of at
-    most 63 letters, digits, '-', '_', '.', starting and ending alphanumeric."""
-    parts = key.lower().split("/")
-    if len(parts) > 2:
-        return False
-    if len(parts) == 2:
-        prefix = parts[0]
-        if not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.fullmatch(prefix):
-            return False
-    return _QUALIFIED_NAME.fullmatch(parts[-1]) is not None
-
-
-def service_account_annotations_from_env(environ: Mapping[str, str]) -> dict[str, str]:
-    """What the chart passes the hub (the hub at start and `podlab render` both read it)."""
-    return parse_service_account_annotations(environ.get(SERVICE_ACCOUNT_ANNOTATIONS_ENV))
-
-
-def parse_service_account_annotations(text: str | None) -> dict[str, str]:
-    """The annotations from their JSON text (empty or unset: none); ValueError says what to fix.
-
-    Checked at hub start, so a typo in the values fails the hub once with the bad key rather
-    than every user's spawn with an API error.
-    """
-    where = f"{SERVICE_ACCOUNT_ANNOTATIONS_ENV} (the chart's singleuser.serviceAccount.annotations)"
-    if not text or not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{where} is not JSON: {err.msg} at position {err.pos}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{where} must be a JSON object of strings, not {type(value).__name__}")
-    for key, item in value.items():
-        if not isinstance(item, str):
-            raise ValueError(f"{where}: the value of {key!r} must be a string")
-        if not is_annotation_key(key):
-            raise ValueError(
-                f"{where}: {key!r} is not a valid annotation key; write [prefix/]name with "
-                "a DNS-subdomain prefix and a name of at most 63 letters, digits, '-', '_', '.'"
-            )
-    return dict(value)
 
 
 POD_ACCESS_RULES: list[dict[str, Any]] = [

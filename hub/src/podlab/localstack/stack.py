@@ -19,6 +19,7 @@ import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -91,7 +92,8 @@ class LocalPlatform:
     settings: LocalSettings
     out: TextIO = sys.stdout
     config: PodlabConfig = field(init=False)
-    _started: list[tuple[str, Callable[[], None]]] = field(default_factory=list, init=False)
+    _started: ExitStack = field(default_factory=ExitStack, init=False)
+    """How to stop what `up` started, last started first; closed when a later step fails."""
 
     # -- paths and secrets ---------------------------------------------------------------------
     def _load_config(self) -> PodlabConfig:
@@ -155,13 +157,13 @@ class LocalPlatform:
                     .start()
                 ),
             )
-            self._started.append(("postgresql", pg.stop))
+            self._started.callback(pg.stop)
             hub_db = pg.create_database("jupyterhub")
             mlflow_db = pg.create_database("mlflow")
 
             s3 = S3Server(settings.log_dir, ports["s3"], pid_file=settings.pid_file("s3"))
             self._step("s3", s3.endpoint_url, s3.start)
-            self._started.append(("s3", lambda: self._stop_s3(s3)))
+            self._started.callback(self._stop_s3, s3)
             restored = s3.restore(settings.data_dir / "s3-snapshot")
             s3.create_bucket(ARTIFACTS_BUCKET)
             if self.config.integrations.s3.shared_bucket:
@@ -198,13 +200,12 @@ class LocalPlatform:
                 mlflow_ready = pool.submit(self._start_mlflow, mlflow)
                 try:
                     self._step("jupyterhub", hub.url, hub.start)
-                    self._started.append(("jupyterhub", hub.stop))
+                    self._started.callback(hub.stop)
                 finally:
                     mlflow_ready.result()
         except (ComponentError, StackError, OSError) as err:
             self._say(f"\nstarting failed: {err}\nstopping what was started ...")
-            for _name, stop in reversed(self._started):
-                stop()
+            self._started.close()
             raise StackError(str(err)) from None
         self._write_state(ports, hub)
         admins = ", ".join(self.config.admin_users) or "(none configured)"
@@ -219,7 +220,7 @@ class LocalPlatform:
     def _start_mlflow(self, mlflow: MlflowServer) -> None:
         self._step("mlflow migrate", "schema", mlflow.migrate)
         self._step("mlflow", mlflow.url, mlflow.start)
-        self._started.append(("mlflow", mlflow.stop))
+        self._started.callback(mlflow.stop)
 
     def _plan_ports(self) -> dict[str, int]:
         integ = self.config.integrations
