@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.process import free_port
+from podlab.localstack.process import free_port
 
 ARGS = [
     "--no-sandbox",

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from podlab.localstack.paths import new_work_dir
+from podlab.localstack.process import pid_alive, port_in_use
 from tests.e2e.platform import LocalPlatformUnderTest
-from tests.support.paths import new_work_dir
-from tests.support.process import pid_alive, port_in_use
 
 
 @pytest.fixture

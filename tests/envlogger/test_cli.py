@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 import envlogger
 from envlogger.cli import main
-from tests.envlogger.helpers import (
+from tests.envlogger.git_helpers import (
     ENVLOGGER_SRC,
     git,
     make_repo,

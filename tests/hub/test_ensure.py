@@ -27,11 +27,11 @@ from podlab.kubespawner_config import (
     ProfileChoiceError,
     configure_kubespawner,
 )
+from podlab.localstack.process import free_port
 from podlab.names import namespace_for
 from podlab.render import _DUMMY_KUBECONFIG, offline_kubeconfig
 from tests.hub.k8s_helpers import config_data, make_config, write_yaml
 from tests.support.fake_kube import APPLY, FakeKubeAPI
-from tests.support.process import free_port
 
 NS = "podlab-alice"
 EXPECTED_PATHS = [

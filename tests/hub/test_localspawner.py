@@ -21,7 +21,9 @@ import pytest
 import requests
 
 from podlab.localspawner import PodlabLocalSpawner, ProfileError
-from tests.hub.local_fixtures import (
+from podlab.localstack.jupyterhub import JupyterHubServer
+from podlab.localstack.process import free_port
+from tests.hub.local_helpers import (
     CPU,
     GPU,
     Kernel,
@@ -30,9 +32,7 @@ from tests.hub.local_fixtures import (
     stop,
     write_config,
 )
-from tests.support.jupyterhub import JupyterHubServer
 from tests.support.podlab_mlflow import PodlabMlflowServer, hub_service_config
-from tests.support.process import free_port
 
 BUCKET = "podlab-local-shared"
 
