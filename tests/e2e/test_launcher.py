@@ -1,6 +1,6 @@
 """`make up` / `make down` / `podlab status` failure paths: clear messages, nothing half-started.
 
-These run the real launcher (`python -m podlab.localstack`, what the Makefile runs) against a
+These run the real launcher (`python -m podlab up|down|status`, what the Makefile runs) against a
 temp data dir and free ports, without a browser.
 """
 
