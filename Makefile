@@ -58,13 +58,13 @@ images: ## build the container images (needs Docker + buildx); PUSH=1 REGISTRY=<
 	@bash images/build.sh $(if $(PUSH),--push) $(if $(REGISTRY),--registry $(REGISTRY))
 
 up: setup ## run the whole platform locally (podlab.yaml, data in .podlab/)
-	$(PY) -m podlab.localstack up
+	$(PY) -m podlab up
 
 down: ## stop the local platform (data is kept)
-	@if [ -x $(PY) ]; then $(PY) -m podlab.localstack down; else echo "podlab is not set up"; fi
+	@if [ -x $(PY) ]; then $(PY) -m podlab down; else echo "podlab is not set up"; fi
 
 status: ## show each local component, its URL and health
-	$(PY) -m podlab.localstack status
+	$(PY) -m podlab status
 
 kube-tools: ## build kube-apiserver & co., etcd and kwok from the Go module proxy (cached; part of setup)
 	@bash .ci/kube-tools.sh

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.jupyterhub import JupyterHubServer
+from podlab.localstack.jupyterhub import JupyterHubServer
+from podlab.localstack.paths import new_log_dir, new_work_dir
+from podlab.localstack.postgres import PostgresServer
+from podlab.localstack.process import free_port
+from podlab.localstack.s3 import S3Server
 from tests.support.kube import KubeCluster, KubeSettings, Ports, delete_new_namespaces
-from tests.support.paths import new_log_dir, new_work_dir
-from tests.support.postgres import PostgresServer
-from tests.support.process import free_port
 from tests.support.release import CHART, Release, install
-from tests.support.s3 import S3Server
 from tests.support.spark import SparkCluster
 
 _LOG_DIR: Path | None = None

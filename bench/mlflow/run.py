@@ -34,17 +34,17 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
-from tests.support.jupyterhub import JupyterHubServer  # noqa: E402
-from tests.support.paths import new_work_dir  # noqa: E402
-from tests.support.podlab_mlflow import PodlabMlflowServer, hub_service_config  # noqa: E402
-from tests.support.postgres import PostgresServer  # noqa: E402
-from tests.support.process import (  # noqa: E402
+from podlab.localstack.jupyterhub import JupyterHubServer  # noqa: E402
+from podlab.localstack.paths import new_work_dir  # noqa: E402
+from podlab.localstack.postgres import PostgresServer  # noqa: E402
+from podlab.localstack.process import (  # noqa: E402
     ComponentError,
     ManagedProcess,
     free_port,
     start_http_server,
 )
-from tests.support.s3 import S3Server  # noqa: E402
+from podlab.localstack.s3 import S3Server  # noqa: E402
+from tests.support.podlab_mlflow import PodlabMlflowServer, hub_service_config  # noqa: E402
 
 RESULTS = REPO / "bench" / "results"
 DOC_PLOT = REPO / "docs" / "img" / "mlflow-bench.png"

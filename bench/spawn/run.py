@@ -7,7 +7,7 @@ N servers one after the other through the REST API, timing start request -> serv
 - podlab: JupyterHub + PodlabLocalSpawner with the integration environment, the startup
   script and the activity reporter (what `make up` runs).
 
-Then `python -m podlab.localstack up` is timed twice on a fresh data dir: cold (empty data
+Then `podlab up` (as `python -m podlab up`) is timed twice on a fresh data dir: cold (empty data
 dir) and warm (after `down`), with `down` timed too.
 
     .venv/bin/python bench/spawn/run.py [--spawns 20]
@@ -155,7 +155,7 @@ def measure_make_up(work: Path) -> dict[str, float]:
     def timed(command: str) -> float:
         began = time.monotonic()
         result = subprocess.run(
-            [sys.executable, "-m", "podlab.localstack", command],
+            [sys.executable, "-m", "podlab", command],
             env=env,
             capture_output=True,
             text=True,

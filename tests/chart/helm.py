@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.paths import REPO_ROOT, SETUP_HINT, tool
+from podlab.localstack.paths import REPO_ROOT, SETUP_HINT, tool
 
 CHART = REPO_ROOT / "charts" / "podlab"
 EXAMPLES_DIR = CHART / "examples"

@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import pytest
 
+from podlab.localstack.postgres import PostgresServer
 from tests.chart.helm import by_component, render_example
-from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture(scope="module")

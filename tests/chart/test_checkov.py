@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
+from podlab.localstack.paths import SETUP_HINT, tool
 from tests.chart.helm import CHART, RENDERS, helm, template_args, values_files
-from tests.support.paths import SETUP_HINT, tool
 
 SKIPS_FILE = CHART / "checkov-skips.yaml"
 

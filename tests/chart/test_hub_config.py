@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from podlab.localstack.paths import REPO_ROOT
 from tests.chart.helm import DEFAULTS, RENDERS, by_component, example, render_example
-from tests.support.paths import REPO_ROOT
 
 HUB_CONFIG = REPO_ROOT / "hub" / "jupyterhub_config.py"
 

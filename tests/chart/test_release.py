@@ -9,8 +9,8 @@ import urllib.request
 
 import yaml
 
+from podlab.localstack.process import free_port
 from tests.support.kube import KubeCluster, get_json, new_namespace, wait_for
-from tests.support.process import free_port
 from tests.support.release import (
     CHART,
     INFRA_NAMESPACE,

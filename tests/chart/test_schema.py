@@ -18,8 +18,8 @@ from pydantic import TypeAdapter
 
 from charts.podlab.hack import chart_schema
 from podlab.config import ACCEPTS, ConfigError, Cores, Quantity, Seconds, parse_config
+from podlab.localstack.paths import REPO_ROOT
 from tests.chart.helm import CHART, example, render_error
-from tests.support.paths import REPO_ROOT
 
 BASE = yaml.safe_load(example("minimal").read_text())
 PROFILE = BASE["podlab"]["profiles"][0]

@@ -24,10 +24,10 @@ import httpx
 import pytest
 import yaml
 
+from podlab.localstack.paths import REPO_ROOT
+from podlab.localstack.postgres import PostgresServer
 from tests.support.hubclient import HubUser
 from tests.support.kube import KubeCluster, KubeError, get_json, wait_for
-from tests.support.paths import REPO_ROOT
-from tests.support.postgres import PostgresServer
 from tests.support.release import CHART, Release, install
 
 CHART_0_2_0 = "7881c54"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
+from podlab.localstack.paths import new_work_dir
+from podlab.localstack.process import ComponentError
 from tests.e2e.platform import ARGS, CHROMIUM, LocalPlatformUnderTest
-from tests.support.paths import new_work_dir
-from tests.support.process import ComponentError
 
 
 @pytest.fixture(scope="module")

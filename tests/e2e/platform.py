@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from tests.support.process import free_port
+from podlab.localstack.process import free_port
 
 ARGS = [
     "--no-sandbox",
@@ -130,10 +130,10 @@ class LocalPlatformUnderTest:
         return env
 
     def podlab(self, command: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-        """Run `python -m podlab.localstack COMMAND` — what `make up`/`make down` run."""
+        """Run `podlab COMMAND` (as `python -m podlab`) — what `make up`/`make down` run."""
         started = time.monotonic()
         result = subprocess.run(
-            [sys.executable, "-m", "podlab.localstack", command],
+            [sys.executable, "-m", "podlab", command],
             env=self.env(),
             capture_output=True,
             text=True,

@@ -1,6 +1,6 @@
 """`make up` / `make down` / `podlab status` failure paths: clear messages, nothing half-started.
 
-These run the real launcher (`python -m podlab.localstack`, what the Makefile runs) against a
+These run the real launcher (`python -m podlab up|down|status`, what the Makefile runs) against a
 temp data dir and free ports, without a browser.
 """
 
@@ -14,9 +14,9 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
+from podlab.localstack.paths import new_work_dir
+from podlab.localstack.process import pid_alive, port_in_use
 from tests.e2e.platform import LocalPlatformUnderTest
-from tests.support.paths import new_work_dir
-from tests.support.process import pid_alive, port_in_use
 
 
 @pytest.fixture

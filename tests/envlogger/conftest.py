@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from podlab.localstack.postgres import PostgresServer
+from podlab.localstack.s3 import S3Server
 from tests.support.mlflow import MlflowServer
-from tests.support.postgres import PostgresServer
-from tests.support.s3 import S3Server
 
 
 @pytest.fixture(autouse=True)

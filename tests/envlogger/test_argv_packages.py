@@ -11,7 +11,7 @@ import pytest
 
 import envlogger
 from envlogger.packages import freeze_lines, scan_packages
-from tests.envlogger.helpers import PROBE, git, make_repo, probe_output, run_python, write
+from tests.envlogger.git_helpers import PROBE, git, make_repo, probe_output, run_python, write
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 
 import envlogger
 from envlogger.cli import main
-from tests.envlogger.helpers import (
+from tests.envlogger.git_helpers import (
     ENVLOGGER_SRC,
     git,
     make_repo,
@@ -200,7 +200,7 @@ def test_reproduce_recreates_tree_and_reruns(tracking, tmp_path):
 
     script = tmp_path / "reproduce.sh"
     assert main(["reproduce", run_id, "-o", str(script)]) == 0
-    assert f'git -C "$TARGET/src" checkout --quiet --detach {head}' in script.read_text()
+    assert f"\nCOMMIT={head}\n" in script.read_text()  # the template checks out "$COMMIT"
 
     target = tmp_path / "reproduced"
     second_result = tmp_path / "second.json"

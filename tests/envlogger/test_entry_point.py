@@ -9,7 +9,7 @@ import nbformat
 from nbclient import NotebookClient
 
 import envlogger
-from tests.envlogger.helpers import (
+from tests.envlogger.git_helpers import (
     ENVLOGGER_SRC,
     PROBE,
     commit_all,

@@ -14,7 +14,7 @@ import pytest
 
 import envlogger
 from envlogger.gitstate import capture_git, strip_credentials
-from tests.envlogger.helpers import (
+from tests.envlogger.git_helpers import (
     PROBE,
     commit_all,
     git,

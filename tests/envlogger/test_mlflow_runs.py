@@ -17,7 +17,7 @@ import envlogger
 import envlogger.mlflow_log
 import envlogger.mlflow_plugin
 from envlogger.mlflow_log import EnvloggerWarning
-from tests.envlogger.helpers import (
+from tests.envlogger.git_helpers import (
     ENVLOGGER_SRC,
     commit_all,
     git,

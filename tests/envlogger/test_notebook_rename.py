@@ -16,8 +16,8 @@ import urllib.request
 import nbformat
 from jupyter_client.blocking.client import BlockingKernelClient
 
-from tests.envlogger.helpers import commit_all, make_repo
-from tests.support.process import free_port, start_http_server
+from podlab.localstack.process import free_port, start_http_server
+from tests.envlogger.git_helpers import commit_all, make_repo
 
 
 def call(base: str, token: str, method: str, path: str, body: object | None = None):

@@ -12,8 +12,8 @@ import kubernetes_validate
 import yaml
 
 from podlab.config import PodlabConfig, parse_config
+from podlab.localstack.paths import REPO_ROOT
 from podlab.render import render_objects
-from tests.support.paths import REPO_ROOT
 
 EXAMPLE_CONFIG = REPO_ROOT / "hub" / "examples" / "podlab.yaml"
 HUB_CONFIG_FILE = REPO_ROOT / "hub" / "jupyterhub_config.py"

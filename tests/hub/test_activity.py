@@ -26,7 +26,7 @@ from podlab.activity import _jupyter_server_extension_points
 from podlab.activity.gpu import FileGpuSource, NoGpus, count_gpus, gpu_source
 from podlab.activity.probes import ActivityProbe, attached_terminals, busy_kernels, exec_sessions
 from podlab.activity.reporter import ActivityReporter, HubTarget
-from tests.support.process import ManagedProcess, free_port, http_ok
+from podlab.localstack.process import ManagedProcess, free_port, http_ok
 
 
 # -- GPU sources ---------------------------------------------------------------------------------

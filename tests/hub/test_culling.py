@@ -33,8 +33,8 @@ from podlab.culling import (
     culler_role,
     culler_service,
 )
-from tests.hub.local_fixtures import CPU, GPU, Kernel, spawn, spawner_config, write_config
-from tests.support.jupyterhub import JupyterHubServer
+from podlab.localstack.jupyterhub import JupyterHubServer
+from tests.hub.local_helpers import CPU, GPU, Kernel, spawn, spawner_config, write_config
 
 HOUR = 3600
 CONFIG = parse_config(

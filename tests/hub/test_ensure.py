@@ -23,12 +23,12 @@ from podlab.config import PodlabConfig
 from podlab.k8s import namespace_objects
 from podlab.k8s.ensure import Applied, EnsureError, api_path, apply_objects
 from podlab.kubespawner_config import PodlabKubeSpawner, configure_kubespawner
+from podlab.localstack.process import free_port
 from podlab.names import namespace_for
 from podlab.profiles import ProfileChoiceError
 from podlab.render import _DUMMY_KUBECONFIG, offline_kubeconfig
 from tests.hub.k8s_helpers import config_data, make_config, write_yaml
 from tests.support.fake_kube import APPLY, FakeKubeAPI
-from tests.support.process import free_port
 
 NS = "podlab-alice"
 EXPECTED_PATHS = [

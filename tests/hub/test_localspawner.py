@@ -21,8 +21,10 @@ import pytest
 import requests
 
 from podlab.localspawner import PodlabLocalSpawner
+from podlab.localstack.jupyterhub import JupyterHubServer
+from podlab.localstack.process import free_port
 from podlab.profiles import ProfileChoiceError
-from tests.hub.local_fixtures import (
+from tests.hub.local_helpers import (
     CPU,
     GPU,
     Kernel,
@@ -31,9 +33,7 @@ from tests.hub.local_fixtures import (
     stop,
     write_config,
 )
-from tests.support.jupyterhub import JupyterHubServer
 from tests.support.podlab_mlflow import PodlabMlflowServer, hub_service_config
-from tests.support.process import free_port
 
 BUCKET = "podlab-local-shared"
 

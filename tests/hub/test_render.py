@@ -350,12 +350,13 @@ def _run(argv: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
 
 
-def test_render_module_prints_multi_document_yaml():
+def test_python_m_podlab_render_prints_multi_document_yaml():
     result = _run(
         [
             sys.executable,
             "-m",
-            "podlab.render",
+            "podlab",
+            "render",
             "--config",
             str(EXAMPLE_CONFIG),
             "--profile",

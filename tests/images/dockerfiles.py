@@ -22,7 +22,7 @@ from podlab.images import (
     env_pairs,
     stages,
 )
-from tests.support.paths import REPO_ROOT
+from podlab.localstack.paths import REPO_ROOT
 
 IMAGES_DIR = REPO_ROOT / "images"
 HADOLINT_CONFIG = IMAGES_DIR / ".hadolint.yaml"

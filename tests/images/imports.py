@@ -20,7 +20,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name
 
-from tests.support.paths import REPO_ROOT
+from podlab.localstack.paths import REPO_ROOT
 
 SOURCE_ROOTS = {
     "podlab": REPO_ROOT / "hub" / "src",

@@ -23,9 +23,9 @@ from typing import Any
 
 import pytest
 
+from podlab.localstack.paths import REPO_ROOT
+from podlab.localstack.process import ManagedProcess, free_port, http_ok
 from tests.images.dockerfiles import HEALTHCHECK_SCRIPT, excluded_from_context
-from tests.support.paths import REPO_ROOT
-from tests.support.process import ManagedProcess, free_port, http_ok
 
 EXTENSION = "podlab.activity"
 CONFIG_FILE = Path("etc/jupyter/jupyter_server_config.d/podlab-activity.json")

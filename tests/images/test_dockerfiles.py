@@ -27,6 +27,7 @@ from podlab.images import (
     instructions,
     stages,
 )
+from podlab.localstack.paths import REPO_ROOT, SETUP_HINT, tool
 from tests.images.dockerfiles import (
     BUILD_SCRIPT,
     CHECKOV_CONFIG,
@@ -46,7 +47,6 @@ from tests.images.dockerfiles import (
     last,
     rel,
 )
-from tests.support.paths import REPO_ROOT, SETUP_HINT, tool
 
 CHART = REPO_ROOT / "charts" / "podlab"
 DOCKERFILES = [pytest.param(i, id=i.name) for i in IMAGES]

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from collections.abc import Iterable
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ import tomllib
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from podlab.localstack.paths import REPO_ROOT
 from tests.images.dockerfiles import (
     IMAGES,
     LOCK_SCRIPT,
@@ -36,7 +38,6 @@ from tests.images.dockerfiles import (
 )
 from tests.images.imports import distributions, every_third_party_import, third_party_modules
 from tests.images.pypi import INDEX, PLATFORMS, File, problems, project_files
-from tests.support.paths import REPO_ROOT
 
 LOCK_PARAMS = [pytest.param(lock, id=lock.name) for lock in LOCKS]
 TARGET = {
@@ -244,17 +245,37 @@ def test_gpu_base_has_the_cuda_version_torch_is_built_for():
 
 
 # -- in step with the packages installed from this repository, and with each other --------------
-def _dependencies(pyproject: Path) -> list[Requirement]:
+def _dependencies(pyproject: Path, extras: Iterable[str] = ()) -> list[Requirement]:
+    """The core dependencies plus those of `extras`, following an extra's `podlab[hub]`."""
     project = tomllib.loads(pyproject.read_text())["project"]
-    return [Requirement(r) for r in project.get("dependencies", [])]
+    optional = project.get("optional-dependencies", {})
+    found = [Requirement(r) for r in project.get("dependencies", [])]
+    wanted, seen = list(extras), set()
+    while wanted:
+        extra = wanted.pop()
+        if extra in seen:
+            continue
+        seen.add(extra)
+        for line in optional[extra]:
+            requirement = Requirement(line)
+            if canonicalize_name(requirement.name) == canonicalize_name(project["name"]):
+                wanted.extend(requirement.extras)
+            else:
+                found.append(requirement)
+    return found
 
 
-INSTALLED_FROM_REPO = {
-    "hub": ["hub"],
-    "singleuser": ["hub", "envlogger"],
-    "singleuser-gpu": ["hub", "envlogger"],
-    "mlflow": ["mlflow-server"],
+def _extras(pyproject: Path) -> list[str]:
+    return list(tomllib.loads(pyproject.read_text())["project"].get("optional-dependencies", {}))
+
+
+INSTALLED_FROM_REPO: dict[str, list[tuple[str, tuple[str, ...]]]] = {
+    "hub": [("hub", ("hub",))],
+    "singleuser": [("hub", ("singleuser",)), ("envlogger", ())],
+    "singleuser-gpu": [("hub", ("singleuser", "gpu")), ("envlogger", ())],
+    "mlflow": [("mlflow-server", ())],
 }
+"""What each image installs from this repository, with the extras it stands for."""
 
 
 @pytest.mark.parametrize("name", list(INSTALLED_FROM_REPO))
@@ -262,8 +283,8 @@ def test_repository_packages_find_their_dependencies_in_the_lock(name: str):
     """They are installed with --no-deps, then `pip check` runs in the build: catch it here."""
     lock = pins(image(name).lock.path)
     missing = []
-    for package in INSTALLED_FROM_REPO[name]:
-        for requirement in _dependencies(REPO_ROOT / package / "pyproject.toml"):
+    for package, extras in INSTALLED_FROM_REPO[name]:
+        for requirement in _dependencies(REPO_ROOT / package / "pyproject.toml", extras):
             if requirement.marker is not None and not requirement.marker.evaluate(TARGET):
                 continue
             pin = lock.get(str(canonicalize_name(requirement.name)))
@@ -294,6 +315,36 @@ def test_mlflow_server_declares_every_distribution_it_imports():
         if not dists & declared
     )
     assert not undeclared, f"mlflow-server/pyproject.toml does not declare: {undeclared}"
+
+
+NOT_IN_THE_DEV_ENVIRONMENT = {"pynvml": {"nvidia-ml-py"}}
+"""Modules the dev lock leaves out (the GPU image has them), with their distributions."""
+
+
+def test_hub_package_declares_every_distribution_it_imports():
+    """hub/src imports KubeSpawner, JupyterHub, moto...: each is a dependency of the core or of
+    an extra (`hub`, `singleuser`, `gpu`, `cli`, `local`), so an install with the right extra
+    runs, and the images' locks are checked against the extra they stand for."""
+    pyproject = REPO_ROOT / "hub" / "pyproject.toml"
+    declared = {
+        str(canonicalize_name(r.name)) for r in _dependencies(pyproject, _extras(pyproject))
+    }
+    found = distributions(every_third_party_import(REPO_ROOT / "hub" / "src"))
+    undeclared = sorted(
+        f"{module} (from {', '.join(sorted(dists)) or 'no installed distribution'})"
+        for module, found_dists in found.items()
+        if not (dists := found_dists or NOT_IN_THE_DEV_ENVIRONMENT.get(module, set())) & declared
+    )
+    assert not undeclared, f"hub/pyproject.toml does not declare: {undeclared}"
+
+
+def test_podlab_validate_needs_only_the_core_dependencies():
+    """The subcommands import their extras lazily: a plain `pip install podlab` validates."""
+    core = {
+        str(canonicalize_name(r.name)) for r in _dependencies(REPO_ROOT / "hub" / "pyproject.toml")
+    }
+    needed = distributions(third_party_modules(["podlab.cli"]))
+    assert {m: d for m, d in needed.items() if not d & core} == {}
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.mlflow_server.conftest import Stack, client_as
 from tests.mlflow_server.families import otlp_body
+from tests.mlflow_server.stack_helpers import Stack, client_as
 from tests.mlflow_server.victim import Victim, plant, snapshot
 
 REFUSED = {400, 403, 404, 501}

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 import requests
 
+from podlab.localstack.jupyterhub import JupyterHubServer
+from podlab.localstack.postgres import PostgresServer
+from podlab.localstack.process import ComponentError, free_port
+from podlab.localstack.s3 import S3Server
 from tests.e2e.platform import ARGS, CHROMIUM
-from tests.mlflow_server.conftest import Stack, Template
-from tests.support.jupyterhub import JupyterHubServer
+from tests.mlflow_server.stack_helpers import Stack, Template
 from tests.support.podlab_mlflow import start_with_hub
-from tests.support.postgres import PostgresServer
-from tests.support.process import ComponentError, free_port
-from tests.support.s3 import S3Server
 
 PUBLIC_HOST = "podlab.test"
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.mlflow_server.conftest import Stack, client_as
-from tests.support.paths import REPO_ROOT
+from podlab.localstack.paths import REPO_ROOT
+from podlab.localstack.postgres import PostgresServer
+from tests.mlflow_server.stack_helpers import Stack, client_as
 from tests.support.podlab_mlflow import PodlabMlflowServer
-from tests.support.postgres import PostgresServer
 
 
 @dataclass

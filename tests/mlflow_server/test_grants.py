@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.mlflow_server.conftest import Stack, client_as
+from tests.mlflow_server.stack_helpers import Stack, client_as
 
 API = "/api/2.0/mlflow"
 GRANTS = "/podlab/api/1.0/grants"

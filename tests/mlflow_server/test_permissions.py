@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from tests.mlflow_server.conftest import client_as
+from tests.mlflow_server.stack_helpers import client_as
 
 API = "/api/2.0/mlflow"
 

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from podlab_mlflow.errors import Denied
 from podlab_mlflow.messages import first_field, flask_request, parse_body
 from podlab_mlflow.paths import relative_path_problem, url_path_problem
-from tests.mlflow_server.conftest import Stack
+from tests.mlflow_server.stack_helpers import Stack
 from tests.mlflow_server.victim import Victim, plant, snapshot
 
 SEGMENTS = st.sampled_from(

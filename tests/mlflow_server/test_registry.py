@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.paths import REPO_ROOT
+from podlab.localstack.paths import REPO_ROOT
 
 LOG = r"""
 import json, sys

@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.mlflow_server.conftest import Stack, client_as, client_at
+from podlab.localstack.postgres import PostgresServer
+from podlab.localstack.s3 import S3Server
 from tests.mlflow_server.families import FAMILIES
+from tests.mlflow_server.stack_helpers import Stack, client_as, client_at
 from tests.support.mlflow import MlflowServer
-from tests.support.postgres import PostgresServer
-from tests.support.s3 import S3Server
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.mlflow_server.conftest import Stack, client_as
+from tests.mlflow_server.stack_helpers import Stack, client_as
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.mlflow_server.conftest import Stack, client_as
+from tests.mlflow_server.stack_helpers import Stack, client_as
 
 ARTIFACT = b"alice's weights\n" * 64
 

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.support.process import ManagedProcess, free_port, start_http_server
+from podlab.localstack.process import ManagedProcess, free_port, start_http_server
 
 COMPONENT = "mlflow server"
 INSTALL_HINT = (

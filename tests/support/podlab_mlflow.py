@@ -13,12 +13,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from podlab.localstack.jupyterhub import JupyterHubServer
 from podlab.localstack.mlflow import MlflowServer, hub_config
+from podlab.localstack.postgres import PostgresServer
+from podlab.localstack.process import free_port
+from podlab.localstack.s3 import S3Server
 from podlab.mlflow_service import SERVICE_NAME
-from tests.support.jupyterhub import JupyterHubServer
-from tests.support.postgres import PostgresServer
-from tests.support.process import free_port
-from tests.support.s3 import S3Server
 
 __all__ = [
     "SERVICE_NAME",

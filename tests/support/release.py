@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from podlab.localstack.paths import REPO_ROOT, SETUP_HINT, tool
+from podlab.localstack.postgres import PostgresServer
 from tests.support.kube import KubeCluster, get_json
-from tests.support.paths import REPO_ROOT, SETUP_HINT, tool
-from tests.support.postgres import PostgresServer
 
 CHART = REPO_ROOT / "charts" / "podlab"
 INFRA_NAMESPACE = "podlab-infra"

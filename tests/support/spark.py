@@ -12,7 +12,7 @@ import shutil
 import urllib.request
 from pathlib import Path
 
-from tests.support.process import (
+from podlab.localstack.process import (
     ComponentError,
     ManagedProcess,
     free_port,

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from tests.support.postgres import PostgresServer
-from tests.support.process import ComponentError, ManagedProcess, free_port, start_http_server
-from tests.support.s3 import S3Server
+from podlab.localstack.postgres import PostgresServer
+from podlab.localstack.process import ComponentError, ManagedProcess, free_port, start_http_server
+from podlab.localstack.s3 import S3Server
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from typing import Any
 import kubernetes
 import pytest
 
+from podlab.localstack.paths import REPO_ROOT
+from podlab.localstack.process import free_port
 from tests.support.kube import (
     KubeCluster,
     KubeError,
@@ -31,8 +33,6 @@ from tests.support.kube import (
     topology,
     wait_for,
 )
-from tests.support.paths import REPO_ROOT
-from tests.support.process import free_port
 
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 RUN_LOCAL = {topology.RUNNER_LABEL: "local"}

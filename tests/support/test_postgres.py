@@ -59,8 +59,8 @@ def test_pgserver_wheel_binaries_serve_where_debian_has_none(
     monkeypatch, work_root, component_log_dir
 ):
     """Without Debian's server (a laptop without root), the pgserver wheel's binaries are used."""
-    from tests.support.postgres import PostgresServer, find_pg_bin
-    from tests.support.process import free_port
+    from podlab.localstack.postgres import PostgresServer, find_pg_bin
+    from podlab.localstack.process import free_port
 
     monkeypatch.delenv("PODLAB_PG_BIN", raising=False)
     monkeypatch.setattr("glob.glob", lambda pattern: [])

@@ -29,8 +29,8 @@ def test_create_bucket_is_idempotent(s3):
 
 def test_snapshot_and_restore_survive_a_server_restart(component_log_dir, tmp_path):
     """`make up` keeps artifacts across `make down` although moto holds them in memory."""
-    from tests.support.process import free_port
-    from tests.support.s3 import S3Server
+    from podlab.localstack.process import free_port
+    from podlab.localstack.s3 import S3Server
 
     odd_keys = ["a/b.txt", "with space/and ünïcode", "trailing/", "../not-a-path", "x" * 300]
     first = S3Server(component_log_dir / "s3-snapshot-1", free_port()).start()

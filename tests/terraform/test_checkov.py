@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.paths import SETUP_HINT, tool
+from podlab.localstack.paths import SETUP_HINT, tool
 from tests.terraform.harness import TERRAFORM_DIR
 
 CONFIG = TERRAFORM_DIR / ".checkov.yaml"

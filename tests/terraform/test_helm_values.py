@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.paths import REPO_ROOT, SETUP_HINT, tool
+from podlab.localstack.paths import REPO_ROOT, SETUP_HINT, tool
 from tests.terraform.harness import HELM_VALUES_TEST, TestReport
 
 RUN = "helm_values_render"

@@ -124,27 +124,9 @@ def run_git(
     env: dict[str, str] | None = None,
     check: bool = True,
 ) -> GitResult:
-    """Run `git -C cwd args`; with `check`, a non-zero exit raises GitUnavailable."""
-    argv = [git, "-c", "core.quotePath=true", "-c", "color.ui=false", *args]
-    try:
-        proc = subprocess.run(
-            argv,
-            cwd=cwd,
-            env=env if env is not None else git_env(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=GIT_TIMEOUT_S,
-            check=False,
-        )
-    except FileNotFoundError as err:
-        raise GitUnavailable("no-git-executable", f"git executable not found: {err}") from err
-    except subprocess.TimeoutExpired as err:
-        raise GitUnavailable(
-            "git-error", f"`git {' '.join(args)}` timed out after {GIT_TIMEOUT_S:.0f}s"
-        ) from err
-    except OSError as err:
-        raise GitUnavailable("git-error", f"could not run git in {cwd}: {err}") from err
-    stderr = proc.stderr.decode("utf-8", "replace").strip()
-    if check and proc.returncode != 0:
-        raise GitUnavailable(classify_failure(stderr), stderr or f"git exited {proc.returncode}")
-    return GitResult(proc.returncode, proc.stdout, stderr)
+    """Run `git -C cwd args` and wait; with `check`, a non-zero exit raises GitUnavailable.
+
+    The same process handling as a PendingGit started and awaited at once, so both paths
+    classify failures and time out alike.
+    """
+    return PendingGit(git, cwd, args, env).result(check=check)

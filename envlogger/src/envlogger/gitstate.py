@@ -4,166 +4,37 @@ MLflow caches the commit per process and never looks at the working tree, so a r
 `git commit` in a long-lived notebook carries a stale sha, and a run made from an edited tree
 claims a commit that never produced it. Here one `git status --porcelain=v2` answers commit,
 branch, ahead count, changed, staged and untracked paths and submodule states in a single
-process; the diff is only computed when the tree is dirty.
+process; the diff is only computed when the tree is dirty (`gitpatch` builds it). The
+recorded shape is in `gitmodel`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from envlogger.gitmodel import (
+    BinaryFile,
+    GitState,
+    Submodule,
+    display_path,
+    strip_credentials,
+    unavailable,
+)
+from envlogger.gitpatch import (
+    DIFF_OPTIONS,
+    patch_header,
+    split_binaries,
+    tracked_patch,
+    untracked_patch,
+)
 from envlogger.gitrun import GitUnavailable, PendingGit, find_git, git_env, run_git
 
+__all__ = ["GitProbe", "GitState", "capture_git", "find_root", "strip_credentials", "unavailable"]
+
 EMPTY_TREE = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
-# Untracked files up to this size, without NUL bytes in their first 8000 bytes (git's own
-# binary test), are embedded in git.diff; everything else is listed by name, size and sha256.
-UNTRACKED_TEXT_MAX_BYTES = 1024 * 1024
-UNTRACKED_TEXT_TOTAL_MAX_BYTES = 16 * 1024 * 1024
-_BINARY_SNIFF_BYTES = 8000
-
-
-def display_path(raw: bytes) -> str:
-    """A JSON-safe name: UTF-8 as is, other bytes as `\\xNN` escapes."""
-    return raw.decode("utf-8", "backslashreplace")
-
-
-def strip_credentials(url: str) -> str:
-    """Remove `user:password@` from URL-style remotes (scp-style `git@host:` is kept)."""
-    if "://" not in url:
-        return url
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"//[^/@]*@", "//", url)
-    if "@" not in parts.netloc:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
-
-
-@dataclass(frozen=True)
-class Submodule:
-    path: str
-    commit: str | None
-    recorded_commit: str | None
-    dirty: bool
-    initialized: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "commit": self.commit,
-            "recorded_commit": self.recorded_commit,
-            "dirty": self.dirty,
-            "initialized": self.initialized,
-        }
-
-
-@dataclass(frozen=True)
-class BinaryFile:
-    """A changed or untracked file that git.diff lists instead of embedding."""
-
-    path: str
-    size: int
-    sha256: str
-    status: str  # "untracked" or "modified"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "size": self.size, "sha256": self.sha256, "status": self.status}
-
-
-@dataclass(frozen=True)
-class GitState:
-    commit: str | None = None
-    dirty: bool | None = None
-    branch: str | None = None
-    detached: bool = False
-    remote: str | None = None
-    remote_name: str | None = None
-    root: str | None = None
-    untracked: tuple[str, ...] = ()
-    changed: tuple[str, ...] = ()
-    staged: tuple[str, ...] = ()
-    unpushed_commits: int | None = None
-    submodules: tuple[Submodule, ...] = ()
-    binary_files: tuple[BinaryFile, ...] = ()
-    diff_bytes: bytes = b""
-    unavailable_reason: str | None = None
-    unavailable_detail: str | None = None
-    errors: tuple[str, ...] = field(default=())
-
-    @property
-    def available(self) -> bool:
-        return self.unavailable_reason is None
-
-    @property
-    def diff(self) -> str:
-        return self.diff_bytes.decode("utf-8", "replace")
-
-    def to_dict(self, include_diff: bool = True) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "commit": self.commit,
-            "dirty": self.dirty,
-            "branch": self.branch,
-            "detached": self.detached,
-            "remote": self.remote,
-            "remote_name": self.remote_name,
-            "root": self.root,
-            "untracked": list(self.untracked),
-            "changed": list(self.changed),
-            "staged": list(self.staged),
-            "unpushed_commits": self.unpushed_commits,
-            "submodules": [s.to_dict() for s in self.submodules],
-            "binary_files": [b.to_dict() for b in self.binary_files],
-            "unavailable_reason": self.unavailable_reason,
-            "unavailable_detail": self.unavailable_detail,
-        }
-        if include_diff:
-            data["diff"] = self.diff
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GitState:
-        return cls(
-            commit=data.get("commit"),
-            dirty=data.get("dirty"),
-            branch=data.get("branch"),
-            detached=bool(data.get("detached", False)),
-            remote=data.get("remote"),
-            remote_name=data.get("remote_name"),
-            root=data.get("root"),
-            untracked=tuple(data.get("untracked", ())),
-            changed=tuple(data.get("changed", ())),
-            staged=tuple(data.get("staged", ())),
-            unpushed_commits=data.get("unpushed_commits"),
-            submodules=tuple(
-                Submodule(
-                    path=s["path"],
-                    commit=s.get("commit"),
-                    recorded_commit=s.get("recorded_commit"),
-                    dirty=bool(s.get("dirty")),
-                    initialized=bool(s.get("initialized", True)),
-                )
-                for s in data.get("submodules", ())
-            ),
-            binary_files=tuple(
-                BinaryFile(b["path"], int(b["size"]), b["sha256"], b.get("status", "untracked"))
-                for b in data.get("binary_files", ())
-            ),
-            diff_bytes=str(data.get("diff", "")).encode("utf-8"),
-            unavailable_reason=data.get("unavailable_reason"),
-            unavailable_detail=data.get("unavailable_detail"),
-        )
-
-
-def unavailable(reason: str, detail: str) -> GitState:
-    return GitState(unavailable_reason=reason, unavailable_detail=detail)
 
 
 @dataclass
@@ -336,126 +207,6 @@ def _submodules(
     return tuple(subs)
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1024 * 1024), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-_QUOTE_MAP = {0x07: b"\\a", 0x08: b"\\b", 0x09: b"\\t", 0x0A: b"\\n", 0x0B: b"\\v",
-              0x0C: b"\\f", 0x0D: b"\\r", 0x22: b'\\"', 0x5C: b"\\\\"}  # fmt: skip
-
-
-def quote_git_path(prefix: bytes, raw: bytes) -> bytes:
-    """Quote `prefix + raw` the way git does in patch headers (C-style, octal for non-ASCII)."""
-    full = prefix + raw
-    if all(0x20 <= b < 0x7F and b not in (0x22, 0x5C) for b in full):
-        return full
-    out = bytearray(b'"')
-    for b in full:
-        if b in _QUOTE_MAP:
-            out += _QUOTE_MAP[b]
-        elif b < 0x20 or b >= 0x7F:
-            out += b"\\%03o" % b
-        else:
-            out.append(b)
-    out += b'"'
-    return bytes(out)
-
-
-def new_file_patch(raw_path: bytes, content: bytes, mode: str) -> bytes:
-    """A git-apply-able patch that creates `raw_path` with `content`."""
-    a, b = quote_git_path(b"a/", raw_path), quote_git_path(b"b/", raw_path)
-    head = b"diff --git " + a + b" " + b + b"\nnew file mode " + mode.encode() + b"\n"
-    if not content:
-        return head
-    lines = content.splitlines(keepends=True)
-    body = bytearray(head)
-    body += b"--- /dev/null\n+++ " + b + b"\n"
-    body += b"@@ -0,0 +1%s @@\n" % (b"" if len(lines) == 1 else b",%d" % len(lines))
-    for line in lines:
-        body += b"+" + line
-    if not content.endswith(b"\n"):
-        body += b"\n\\ No newline at end of file\n"
-    return bytes(body)
-
-
-def _untracked_patch(root: Path, untracked: list[bytes]) -> tuple[list[bytes], list[BinaryFile]]:
-    patches: list[bytes] = []
-    binaries: list[BinaryFile] = []
-    budget = UNTRACKED_TEXT_TOTAL_MAX_BYTES
-    for raw in untracked:
-        path = root / os.fsdecode(raw)
-        try:
-            st = os.lstat(path)
-            if stat.S_ISLNK(st.st_mode):
-                patches.append(new_file_patch(raw, os.fsencode(os.readlink(path)), "120000"))
-                continue
-            mode = "100755" if st.st_mode & stat.S_IXUSR else "100644"
-            if st.st_size <= UNTRACKED_TEXT_MAX_BYTES and st.st_size <= budget:
-                with open(path, "rb") as fh:
-                    content = fh.read()
-                if b"\0" not in content[:_BINARY_SNIFF_BYTES]:
-                    budget -= len(content)
-                    patches.append(new_file_patch(raw, content, mode))
-                    continue
-            binaries.append(
-                BinaryFile(display_path(raw), st.st_size, _sha256_file(path), "untracked")
-            )
-        except OSError:
-            continue  # deleted between `git status` and now: nothing to record
-    return patches, binaries
-
-
-_BINARY_LINE = re.compile(rb"^Binary files .* differ$", re.MULTILINE)
-
-
-DIFF_OPTIONS = ("--submodule=diff", "--no-ext-diff", "--no-textconv", "--no-color")
-
-
-def _tracked_patch(
-    git: str, root: Path, env: dict[str, str], base: str
-) -> tuple[bytes, list[BinaryFile]]:
-    return _split_binaries(run_git(git, root, ["diff", base, *DIFF_OPTIONS], env=env).stdout, root)
-
-
-def _split_binaries(out: bytes, root: Path) -> tuple[bytes, list[BinaryFile]]:
-    """The patch without its binary sections, and those files listed by size and sha256."""
-    if not _BINARY_LINE.search(out):
-        return out, []
-    kept: list[bytes] = []
-    binaries: list[BinaryFile] = []
-    sections = re.split(rb"(?m)^(?=diff --git )", out)
-    for section in sections:
-        if _BINARY_LINE.search(section) and b"\n@@ " not in section:
-            header = section.split(b"\n", 1)[0]
-            match = re.match(rb"diff --git (?:\"?a/)(.*?)\"? (?:\"?b/)", header)
-            name = match.group(1) if match else header
-            target = root / os.fsdecode(name)
-            if target.is_file():
-                binaries.append(
-                    BinaryFile(
-                        display_path(name), target.stat().st_size, _sha256_file(target), "modified"
-                    )
-                )
-            else:
-                binaries.append(BinaryFile(display_path(name), 0, "", "deleted"))
-            continue
-        kept.append(section)
-    return b"".join(kept), binaries
-
-
-def _patch_header(binaries: list[BinaryFile]) -> bytes:
-    if not binaries:
-        return b""
-    lines = [b"# envlogger: binary or large files, listed and not embedded (size, sha256, path):"]
-    for bf in binaries:
-        lines.append(f"#   {bf.status} {bf.size} {bf.sha256} {bf.path}".encode())
-    return b"\n".join(lines) + b"\n"
-
-
 _LAST_DIRTY: dict[Path, str] = {}
 """Per repository root whose tree was dirty at the last capture in this process: its commit."""
 
@@ -560,9 +311,9 @@ class GitProbe:
             _LAST_DIRTY.pop(root, None)
         if dirty and self.with_diff:
             tracked, tracked_bin = self._tracked(git, root, st.commit)
-            untracked_patches, untracked_bin = _untracked_patch(root, st.untracked)
+            untracked_patches, untracked_bin = untracked_patch(root, st.untracked)
             binaries = tracked_bin + untracked_bin
-            diff_bytes = _patch_header(binaries) + tracked + b"".join(untracked_patches)
+            diff_bytes = patch_header(binaries) + tracked + b"".join(untracked_patches)
         return GitState(
             commit=st.commit,
             dirty=dirty,
@@ -589,8 +340,8 @@ class GitProbe:
         if speculative is not None and commit is not None and commit == self.early_base:
             result = speculative.result(check=False)
             if result.returncode == 0:
-                return _split_binaries(result.stdout, root)
-        return _tracked_patch(git, root, self.env, commit or EMPTY_TREE)
+                return split_binaries(result.stdout, root)
+        return tracked_patch(git, root, self.env, commit or EMPTY_TREE)
 
 
 def capture_git(start_dir: Path, *, with_diff: bool = True, light: bool = False) -> GitState:

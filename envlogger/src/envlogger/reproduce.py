@@ -11,6 +11,7 @@ import base64
 import dataclasses
 import shlex
 import textwrap
+from importlib import resources
 from pathlib import PurePosixPath
 
 from envlogger.packages import Package, freeze_lines
@@ -19,11 +20,6 @@ from envlogger.snapshot import Capture
 
 class CannotReproduce(ValueError):
     """The run lacks what a reproduction needs; the message says what."""
-
-
-def _heredoc(target: str, data: bytes, marker: str) -> str:
-    encoded = "\n".join(textwrap.wrap(base64.b64encode(data).decode(), 76)) if data else ""
-    return f"base64 -d > {target} <<'{marker}'\n{encoded}\n{marker}\n"
 
 
 def _relative_cwd(snap: Capture) -> str:
@@ -80,7 +76,13 @@ def requirements_for(snap: Capture) -> str:
     return "\n".join(freeze_lines(packages)) + "\n"
 
 
+def _assign(name: str, value: str) -> str:
+    return f"{name}={shlex.quote(value)}"
+
+
 def render_script(snap: Capture, run_id: str, diff: bytes) -> str:
+    """The packaged template (`templates/reproduce.sh`) between this run's assignments and
+    its command, so the shell logic is one reviewed, shellchecked file and only data varies."""
     requirements = requirements_for(snap)
     git = snap.git
     if not git.available:
@@ -92,9 +94,8 @@ def render_script(snap: Capture, run_id: str, diff: bytes) -> str:
         raise CannotReproduce(f"run {run_id} was made in a repository without any commit")
     py = snap.python_version
     minor = ".".join(py.split(".")[:2]) if py else "3"
-    root, remote = git.root or "", git.remote or ""
-    redacted = any("***" in a for a in snap.argv)
-    lines = [
+    not_embedded = [f"{bf.path} ({bf.size} bytes, {bf.sha256})" for bf in git.binary_files]
+    header = [
         "#!/usr/bin/env bash",
         f"# Reproduce MLflow run {run_id} (envlogger {snap.envlogger_version}).",
         f"# Recorded: commit {git.commit}{' + uncommitted changes' if git.dirty else ''}, "
@@ -107,56 +108,18 @@ def render_script(snap: Capture, run_id: str, diff: bytes) -> str:
         "#   ENVLOGGER_VENV_ARGS  extra `python -m venv` arguments (e.g. --system-site-packages)",
         "#   ENVLOGGER_PIP_ARGS   extra `pip install` arguments (e.g. --no-index --find-links DIR)",
         "#   ENVLOGGER_NO_RUN=1   stop after preparing the tree and the venv",
-        "set -euo pipefail",
-        f'TARGET="${{1:-envlogger-repro-{run_id[:12]}}}"',
-        'if [ -e "$TARGET" ]; then',
-        '  echo "envlogger: $TARGET already exists; pass a new directory" >&2; exit 1',
-        "fi",
-        f"RECORDED_ROOT={shlex.quote(root)}",
-        f"RECORDED_REMOTE={shlex.quote(remote)}",
-        'REPO="${ENVLOGGER_REPO:-}"',
-        'if [ -z "$REPO" ]; then',
-        '  if [ -n "$RECORDED_ROOT" ] && [ -d "$RECORDED_ROOT/.git" ]; then REPO="$RECORDED_ROOT"',
-        '  elif [ -n "$RECORDED_REMOTE" ]; then REPO="$RECORDED_REMOTE"',
-        '  else echo "envlogger: set ENVLOGGER_REPO to a clone of the repository" >&2; exit 1; fi',
-        "fi",
-        f'PYTHON="${{ENVLOGGER_PYTHON:-python{minor}}}"',
-        'mkdir -p "$TARGET"',
-        'TARGET="$(cd "$TARGET" && pwd)"',
-        'echo "envlogger: cloning $REPO at ' + git.commit + ' into $TARGET/src" >&2',
-        'git clone --quiet --no-checkout "$REPO" "$TARGET/src"',
-        f'git -C "$TARGET/src" checkout --quiet --detach {git.commit}',
+        _assign("COMMIT", git.commit),
+        _assign("PYTHON_DEFAULT", f"python{minor}"),
+        _assign("DEFAULT_TARGET", f"envlogger-repro-{run_id[:12]}"),
+        _assign("RECORDED_ROOT", git.root or ""),
+        _assign("RECORDED_REMOTE", git.remote or ""),
+        _assign("SUBMODULES", "1" if git.submodules else "0"),
+        _assign("REDACTED", "1" if any("***" in a for a in snap.argv) else "0"),
+        _assign("RUN_DIR", _relative_cwd(snap)),
+        f"NOT_EMBEDDED=({' '.join(shlex.quote(m) for m in not_embedded)})",
+        # Requirements stay readable (plain lines); the diff is base64 as it may hold any byte.
+        _assign("REQUIREMENTS", requirements),
+        _assign("DIFF_BASE64", "\n".join(textwrap.wrap(base64.b64encode(diff).decode(), 76))),
     ]
-    if git.submodules:
-        lines.append('git -C "$TARGET/src" submodule --quiet update --init --recursive')
-    lines.append(_heredoc('"$TARGET/envlogger.diff"', diff, "ENVLOGGER_DIFF"))
-    lines += [
-        'if [ -s "$TARGET/envlogger.diff" ]; then',
-        '  git -C "$TARGET/src" apply --whitespace=nowarn "$TARGET/envlogger.diff"',
-        "fi",
-    ]
-    for bf in git.binary_files:
-        msg = f"envlogger: not embedded, restore by hand: {bf.path} ({bf.size} bytes, {bf.sha256})"
-        lines.append(f"echo {shlex.quote(msg)} >&2")
-    # Requirements stay readable (plain lines); the diff is base64 as it may hold any byte.
-    reqs_target = '"$TARGET/requirements.txt"'
-    lines.append(f"cat > {reqs_target} <<'ENVLOGGER_REQS'\n{requirements}ENVLOGGER_REQS")
-    lines += [
-        '"$PYTHON" -m venv ${ENVLOGGER_VENV_ARGS:-} "$TARGET/venv"',
-        'export ENVLOGGER_SRC="$TARGET/src"',
-        '"$TARGET/venv/bin/python" -m pip install --quiet --disable-pip-version-check '
-        '${ENVLOGGER_PIP_ARGS:-} -r "$TARGET/requirements.txt"',
-        'if [ "${ENVLOGGER_NO_RUN:-0}" = "1" ]; then',
-        '  echo "envlogger: ready in $TARGET (ENVLOGGER_NO_RUN=1, not rerunning)" >&2; exit 0',
-        "fi",
-    ]
-    if redacted:
-        lines.append(
-            "echo 'envlogger: some arguments were redacted as *** when recorded; "
-            "edit the last line of this script to supply them' >&2"
-        )
-    lines += [
-        f'cd "$TARGET/src/"{shlex.quote(_relative_cwd(snap))}',
-        _run_command(snap),
-    ]
-    return "\n".join(lines) + "\n"
+    template = resources.files("envlogger").joinpath("templates/reproduce.sh").read_text()
+    return "\n".join(header) + "\n" + template + _run_command(snap) + "\n"

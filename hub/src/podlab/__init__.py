@@ -1,7 +1,8 @@
 """podlab hub side: one declarative config turned into JupyterHub + KubeSpawner settings.
 
-The modules arrive with the hub issue; this package exists now so the development
-environment installs it (editable) from the first commit on.
+The same package runs in three places, each with its extra (hub/pyproject.toml): the hub
+(`config`, `kubespawner_config`, `k8s`, `culling`), the user servers (`activity`, `startup`)
+and a laptop (`localstack`, `localspawner`, the `podlab` command in `cli`).
 """
 
 __version__ = "0.3.0"

@@ -68,13 +68,3 @@ def parse_duration(value: str | int) -> int:
     if seconds <= 0:
         raise ValueError(f"expected {DURATION_HELP}, greater than zero")
     return seconds
-
-
-def format_duration(seconds: int) -> str:
-    """The shortest exact spelling: 1800 -> "30m", 5400 -> "1h30m"."""
-    out = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, seconds = divmod(seconds, size)
-        if count:
-            out.append(f"{count}{unit}")
-    return "".join(out) or "0s"

@@ -6,7 +6,7 @@ output is a review of the real thing. KubeSpawner insists on a Kubernetes client
 running event loop even to build manifests: a throwaway kubeconfig pointing at an unreachable
 address satisfies it, and nothing is ever sent to it.
 
-    python -m podlab.render --config podlab.yaml --profile gpu-1 --user alice@example.com
+    podlab render --config podlab.yaml --profile gpu-1 --user alice@example.com
 """
 
 from __future__ import annotations
@@ -123,18 +123,8 @@ def to_yaml(objects: Sequence[dict[str, Any]]) -> str:
     return yaml.safe_dump_all(list(objects), sort_keys=False, default_flow_style=False)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True, help="podlab.yaml or chart values file")
-    parser.add_argument("--profile", required=True, help="profile slug")
-    parser.add_argument("--user", required=True, help="hub username (any spelling)")
-    parser.add_argument(
-        "--platform-namespace",
-        default=None,
-        help="namespace of the hub (default: network.platform_namespace, else 'podlab')",
-    )
-
-
 def run(args: argparse.Namespace) -> int:
+    """`podlab render`: the YAML on stdout and 0, or the reason on stderr and 2 (bad input)."""
     try:
         config = load_config(args.config)
         objects = render_objects(
@@ -151,16 +141,3 @@ def run(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(to_yaml(objects))
     return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m podlab.render",
-        description="Print the namespace objects, PVC and pod for a user, without a cluster.",
-    )
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,7 +1,8 @@
 """podlab's MLflow server: migrations, launch and hub-token authentication.
 
-The modules arrive with the mlflow-server issue; the package exists now so the development
-environment installs it (editable) from the first commit on.
+`cli` is the `podlab-mlflow` command (migrate, serve); `app` wraps MLflow's server in `gate`,
+which authenticates each request with its hub token (`hubauth`) and decides it by the route
+table (`routes`, `rules`) and the ownership records (`owners`, `grants`).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""`make up` / `make down` / `podlab status`: the whole platform as local processes.
+"""`podlab up|down|status` (what `make up|down|status` run): the platform as local processes.
 
 Same profiles file, same hub code (PodlabLocalSpawner, the culler policy), same MLflow server
 and envlogger as on EKS; PostgreSQL, an S3-compatible server and the proxy stand in for RDS,
@@ -214,7 +214,7 @@ class LocalPlatform:
             f"  log in with any username and the password: {secret['password']}\n"
             f"  admin users: {admins}\n"
             f"  data: {settings.data_dir}   logs: {settings.log_dir}\n"
-            "  stop with `make down`; `podlab status` shows each component"
+            "  stop with `make down`; `make status` shows each component"
         )
 
     def _start_mlflow(self, mlflow: MlflowServer) -> None:
@@ -240,7 +240,7 @@ class LocalPlatform:
             if pid is not None and pid_alive(pid):
                 raise StackError(
                     f"podlab is already running: {component} has pid {pid} ({pid_file}). "
-                    "Run `make down` first, or `podlab status` to see what runs."
+                    "Run `make down` first, or `make status` to see what runs."
                 )
             pid_file.unlink()
             self._say(f"removed stale PID file {pid_file} (pid {pid} is not running)")
@@ -382,23 +382,17 @@ _configure_culling(c, _load_config(_podlab_config_path), _podlab_config_path)
         return all_ok
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="podlab", description="the local podlab platform")
-    parser.add_argument("command", choices=["up", "down", "status"])
-    parser.add_argument("--config", help="podlab.yaml (default: $PODLAB_CONFIG or ./podlab.yaml)")
-    parser.add_argument("--data-dir", help="data dir (default: $PODLAB_DATA_DIR or ./.podlab)")
-    args = parser.parse_args(argv)
-    platform = LocalPlatform(LocalSettings.from_env(args.config, args.data_dir))
+def run(command: str, *, config: str | None = None, data_dir: str | None = None) -> int:
+    """`podlab up|down|status`: 0 on success (for `status`: all healthy), 1 with the reason."""
+    platform = LocalPlatform(LocalSettings.from_env(config, data_dir), out=sys.stdout)
     try:
-        if args.command == "up":
+        if command == "up":
             platform.up()
-        elif args.command == "down":
+        elif command == "down":
             platform.down()
         else:
             return 0 if platform.status() else 1
     except (StackError, ComponentError) as err:
-        print(f"podlab {args.command}: {err}", file=sys.stderr)
+        print(f"podlab {command}: {err}", file=sys.stderr)
         return 1
     return 0

@@ -17,7 +17,7 @@ from typing import Any
 import websocket
 import yaml
 
-from tests.support.jupyterhub import JupyterHubServer
+from podlab.localstack.jupyterhub import JupyterHubServer
 
 CPU = {
     "slug": "cpu-small",

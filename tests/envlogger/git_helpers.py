@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tests.support.paths import REPO_ROOT
+from podlab.localstack.paths import REPO_ROOT
 
 ENVLOGGER_SRC = REPO_ROOT / "envlogger" / "src"
 GIT_IDENTITY = ["-c", "user.name=envlogger test", "-c", "user.email=test@podlab.invalid"]
