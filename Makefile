@@ -17,7 +17,7 @@ AREAS := $(patsubst tests/%/,%,$(sort $(dir $(wildcard tests/*/__init__.py))))
 LINT_PATHS := $(wildcard envlogger hub mlflow-server) tests bench charts/podlab/hack
 TYPED_PATHS := $(wildcard envlogger/src hub/src mlflow-server/src) tests charts/podlab/hack $(if $(wildcard bench/*/*.py),bench)
 
-.PHONY: help setup test lint typecheck bench lock image-locks images chart-docs up down status kube-tools kube-up kube-down kube-status clean $(addprefix test-,$(AREAS))
+.PHONY: help setup test lint typecheck bench lock image-locks images chart-docs up down status kube-tools tf-tools terraform-docs tflint kube-up kube-down kube-status clean $(addprefix test-,$(AREAS))
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_%-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -68,6 +68,15 @@ status: ## show each local component, its URL and health
 
 kube-tools: ## build kube-apiserver & co., etcd and kwok from the Go module proxy (cached; part of setup)
 	@bash .ci/kube-tools.sh
+
+tf-tools: ## build terraform-docs and tflint from the Go module proxy (cached; part of setup)
+	@bash .ci/tf-tools.sh
+
+terraform-docs: tf-tools ## regenerate the tables of terraform/README.md and terraform/modules/*/README.md
+	cd terraform && terraform-docs -c .terraform-docs.yml .
+
+tflint: tf-tools ## lint terraform/ and each module (terraform/.tflint.hcl)
+	cd terraform && tflint --config="$$PWD/.tflint.hcl" --recursive
 
 kube-up: setup ## start the Kubernetes test bed (real control plane, kwok nodes, pod runner)
 	$(PY) -m podlab.localstack.kube up

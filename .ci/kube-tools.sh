@@ -9,84 +9,50 @@
 #
 # Each build lands in a cache outside the repository, keyed by the module's version, a hash of
 # its go.mod/go.sum and the Go version: $PODLAB_CACHE_DIR (default ~/.cache/podlab)/kube/...
-# A warm run only checks that the folders exist and relinks; nothing is rebuilt. The version
-# ldflags make `kube-apiserver --version` print the real release (Helm and kwokctl read it).
+# (.ci/go-build.sh). A warm run only checks that the folders exist and relinks; nothing is
+# rebuilt. The version ldflags make `kube-apiserver --version` print the real release (Helm
+# and kwokctl read it).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
-CACHE=${PODLAB_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/podlab}
-BIN="$ROOT/tools/bin"
 SHIM_SRC=hub/src/podlab/localstack/kube/podshim.c
-mkdir -p "$BIN" "$CACHE/kube"
+RECIPE=1  # bump when the build commands change: every cached build is made again
+# go_tool, step, CACHE and BIN (the cache and build recipe shared with .ci/tf-tools.sh)
+source "$ROOT/.ci/go-build.sh"
 
-step() { printf '==> %s\n' "$*"; }
 fail() { printf 'kube-tools: %s\n' "$*" >&2; exit 1; }
 
-command -v go >/dev/null 2>&1 || fail "Go is not installed: install Go >= 1.26 (https://go.dev/dl/), then re-run 'make setup'."
-GO_VERSION=$(go env GOVERSION)
 # sum.golang.org has no entry for netpol-analyzer v1.2.0; its go.sum pins the hashes instead.
 export GONOSUMDB=github.com/np-guard
-RECIPE=1  # bump when the build commands below change: every cached build is made again
 
-# module_version DIR MODULE -> the version DIR/go.mod requires of MODULE
-module_version() { awk -v m="$2" '$1 == m && $2 ~ /^v/ { print $2; exit }
-  $1 == "require" && $2 == m { print $3; exit }' "$1/go.mod"; }
-
-# build NAME MODULE PKG... : go build the packages of .ci/go/NAME into the cache, then link them.
-build() {
-  local name=$1 module=$2; shift 2
-  local dir=".ci/go/$name" version key out ldflags=() started
-  version=$(module_version "$dir" "$module")
-  [ -n "$version" ] || fail "$dir/go.mod does not require $module"
-  key=$(cat "$dir/go.mod" "$dir/go.sum" <(echo "$GO_VERSION $RECIPE") | sha256sum | cut -c1-12)
-  out="$CACHE/kube/$name-$version-$key"
-  if [ -f "$out/.complete" ]; then
-    step "$name $version is built ($out)"
-  else
-    if [ "$name" = k8s ]; then
-      local major=${version#v}; major=${major%%.*}
-      local minor=${version#v*.}; minor=${minor%%.*}
-      for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
-        ldflags+=("-X $pkg.gitVersion=$version" "-X $pkg.gitMajor=$major" "-X $pkg.gitMinor=$minor"
-          "-X $pkg.gitTreeState=clean" "-X $pkg.buildDate=1970-01-01T00:00:00Z")
-      done
-    fi
-    step "building $name $version from the Go module proxy: $* (cold: several minutes on 2 cores)"
-    started=$(date +%s)
-    rm -rf "$out.tmp" && mkdir -p "$out.tmp"
-    (cd "$dir" && GOFLAGS=-mod=mod CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${ldflags[*]}" \
-      -o "$out.tmp/" "$@") || fail "building $name $version failed (see above); the Go module proxy must be reachable"
-    if [ "$name" = etcd ]; then  # go names the binary after the module path's last element
-      mv "$out.tmp/v3" "$out.tmp/etcd" 2>/dev/null || mv "$out.tmp/server" "$out.tmp/etcd"
-    fi
-    if [ "$name" = kwok ]; then
-      # The CRDs of kwok's Exec/Logs/PortForward objects, which the pod runner creates per pod.
-      local src
-      src=$(cd "$dir" && go list -m -f '{{.Dir}}' "$module")
-      mkdir -p "$out.tmp/crds"
-      cp "$src"/kustomize/crd/bases/kwok.x-k8s.io_{execs,logs,portforwards}.yaml "$out.tmp/crds/"
-    fi
-    touch "$out.tmp/.complete"
-    rm -rf "$out" && mv "$out.tmp" "$out"
-    for old in "$CACHE/kube/$name-"*; do  # earlier versions or recipes of this module
-      if [ "$old" != "$out" ] && [ -d "$old" ]; then rm -rf "$old"; fi
-    done
-    step "built $name $version in $(( $(date +%s) - started ))s"
-  fi
-  local file
-  for file in "$out"/*; do
-    if [ -f "$file" ] && [ -x "$file" ]; then ln -sfn "$file" "$BIN/$(basename "$file")"; fi
+# The version ldflags make `kube-apiserver --version` print the real release.
+go_ldflags_k8s() {
+  local version=$1 major minor pkg
+  major=${version#v}; major=${major%%.*}
+  minor=${version#v*.}; minor=${minor%%.*}
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    printf -- '-X %s.gitVersion=%s -X %s.gitMajor=%s -X %s.gitMinor=%s -X %s.gitTreeState=clean -X %s.buildDate=1970-01-01T00:00:00Z ' \
+      "$pkg" "$version" "$pkg" "$major" "$pkg" "$minor" "$pkg" "$pkg"
   done
-  if [ "$name" = kwok ]; then ln -sfn "$out/crds" "$ROOT/tools/kwok-crds"; fi
+}
+# go names the binary after the module path's last element
+go_after_etcd() { mv "$1/v3" "$1/etcd" 2>/dev/null || mv "$1/server" "$1/etcd"; }
+# The CRDs of kwok's Exec/Logs/PortForward objects, which the pod runner creates per pod.
+go_after_kwok() {
+  local src
+  src=$(cd "$2" && go list -m -f '{{.Dir}}' "$3")
+  mkdir -p "$1/crds"
+  cp "$src"/kustomize/crd/bases/kwok.x-k8s.io_{execs,logs,portforwards}.yaml "$1/crds/"
 }
 
-build k8s k8s.io/kubernetes k8s.io/kubernetes/cmd/kube-apiserver \
+go_tool kube k8s k8s.io/kubernetes k8s.io/kubernetes/cmd/kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kube-scheduler \
   k8s.io/kubernetes/cmd/kubectl
-build etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
-build kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
-build netpol github.com/np-guard/netpol-analyzer github.com/np-guard/netpol-analyzer/cmd/netpolicy
+go_tool kube etcd go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3
+go_tool kube kwok sigs.k8s.io/kwok sigs.k8s.io/kwok/cmd/kwok sigs.k8s.io/kwok/cmd/kwokctl
+ln -sfn "$GO_TOOL_OUT/crds" "$ROOT/tools/kwok-crds"
+go_tool kube netpol github.com/np-guard/netpol-analyzer github.com/np-guard/netpol-analyzer/cmd/netpolicy
 
 # The pod runner's LD_PRELOAD helper: C, so it also reaches programs that are not Python.
 command -v cc >/dev/null 2>&1 || fail "no C compiler: install gcc (apt-get install -y gcc), then re-run 'make setup'."

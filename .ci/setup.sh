@@ -11,7 +11,9 @@
 #   5. tools/venv/ with checkov and hadolint (checkov pins old boto3, so it lives apart);
 #   6. the Kubernetes test bed's binaries (kube-apiserver & co., etcd, kwok), built from the
 #      Go module proxy into a cache outside the repository (.ci/kube-tools.sh);
-#   7. the Terraform AWS provider as a filesystem mirror, when the machine has none.
+#   7. the Terraform AWS provider as a filesystem mirror, when the machine has none;
+#   8. terraform-docs and tflint, built from the Go module proxy into the same cache
+#      (.ci/tf-tools.sh).
 # Nothing here is machine specific; every download comes from PyPI, npm, Debian or the Go
 # module proxy.
 set -euo pipefail
@@ -154,5 +156,8 @@ bash "$ROOT/.ci/kube-tools.sh"
 
 # --- 7. the Terraform AWS provider -----------------------------------------------------------
 bash "$ROOT/.ci/tf-mirror.sh"
+
+# --- 8. terraform-docs and tflint ---------------------------------------------------------------
+bash "$ROOT/.ci/tf-tools.sh"
 
 step "set-up complete: .venv/, tools/bin/ ($(ls "$TOOLS/bin" | tr '\n' ' '))"

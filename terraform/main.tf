@@ -21,7 +21,6 @@ module "eks" {
 
   cluster_name         = var.name
   kubernetes_version   = var.kubernetes_version
-  vpc_id               = module.network.vpc_id
   subnet_ids           = module.network.private_subnet_ids
   public_access_cidrs  = var.cluster_public_access_cidrs
   admin_principal_arns = var.admin_principal_arns

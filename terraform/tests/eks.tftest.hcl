@@ -8,7 +8,6 @@ mock_provider "aws" {
 variables {
   cluster_name         = "podlab"
   kubernetes_version   = "1.33"
-  vpc_id               = "vpc-0123456789abcdef0"
   subnet_ids           = ["subnet-0a", "subnet-0b"]
   admin_principal_arns = ["arn:aws:iam::123456789012:role/platform-admin"]
 }

@@ -8,11 +8,6 @@ variable "kubernetes_version" {
   type        = string
 }
 
-variable "vpc_id" {
-  description = "VPC the cluster runs in."
-  type        = string
-}
-
 variable "subnet_ids" {
   description = "Private subnets (at least two AZs) for the control-plane ENIs."
   type        = list(string)
