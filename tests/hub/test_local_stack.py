@@ -12,7 +12,7 @@ import pytest
 
 from podlab.localstack import stack
 from podlab.localstack.process import ComponentError
-from tests.support.paths import REPO_ROOT
+from podlab.localstack.paths import REPO_ROOT
 
 
 class _Fakes:

