@@ -60,10 +60,22 @@ def test_migration_runs_before_install_and_upgrade(name):
     assert job["spec"]["activeDeadlineSeconds"] > 0
 
 
-def test_migration_waits_for_the_bundled_database_on_first_install():
-    """The bundled database is part of the release: on install the Job runs after it."""
-    job = by_component(render_example("minimal"), "Job", "mlflow-migrate")
-    assert _annotations(job)["helm.sh/hook"] == "post-install,pre-upgrade"
+def test_with_the_bundled_database_mlflow_migrates_it_first_and_the_hook_runs_on_upgrades():
+    """The bundled database is part of the release: it does not exist before the first install,
+    and `helm install --wait` waits for MLflow before post-install hooks run (a post-install
+    migration deadlocked it; tests/chart/test_bundled_install.py installs for real). MLflow's
+    init container migrates on the first install; the hook runs before upgrades."""
+    objects = render_example("minimal")
+    job = by_component(objects, "Job", "mlflow-migrate")
+    assert _annotations(job)["helm.sh/hook"] == "pre-upgrade"
+    pod = by_component(objects, "Deployment", "mlflow")["spec"]["template"]["spec"]
+    (init,) = pod["initContainers"]
+    job_container = job["spec"]["template"]["spec"]["containers"][0]
+    for key in ("image", "command", "env", "securityContext"):
+        assert init[key] == job_container[key], key
+    # With an external database nothing changes: the hook migrates before install.
+    external = by_component(render_example("production-eks"), "Deployment", "mlflow")
+    assert "initContainers" not in external["spec"]["template"]["spec"]
 
 
 @pytest.mark.parametrize("name", RENDERS)

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from podlab.localstack import stack
-from podlab.localstack.process import ComponentError
 from podlab.localstack.paths import REPO_ROOT
+from podlab.localstack.process import ComponentError
 
 
 class _Fakes:
