@@ -6,6 +6,7 @@ import json
 import os
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 import envlogger
@@ -67,6 +68,22 @@ def test_pytest_entry_point():
     assert entry.kind == "pytest"
     assert entry.test == "tests/envlogger/test_entry_point.py::test_pytest_entry_point"
     assert entry.path == "tests/envlogger/test_entry_point.py"
+
+
+@pytest.mark.parametrize(
+    ("current", "recorded"),
+    [
+        ("tests/a.py::test_x@tests/a.py (call)", "tests/a.py::test_x"),
+        ("tests/a.py::test_x[u@example.org]@kube (setup)", "tests/a.py::test_x[u@example.org]"),
+        ("tests/a.py::test_x[u@example.org] (call)", "tests/a.py::test_x[u@example.org]"),
+        ("tests/a@b.py::test_x (call)", "tests/a@b.py::test_x"),
+    ],
+)
+def test_pytest_entry_point_under_xdist_groups_is_the_test_id(monkeypatch, current, recorded):
+    """pytest-xdist's loadgroup appends `@group` to the id a test runs under (make test)."""
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", current)
+    assert envlogger.capture().entry_point.test == recorded
 
 
 def test_notebook_in_real_kernel(tmp_path, monkeypatch):

@@ -101,7 +101,10 @@ def client_at(url: str, token: str | None, env: dict[str, str] | None = None) ->
     import mlflow
     from mlflow import MlflowClient
 
-    keys = {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", *(env or {})}
+    # set_experiment() exports MLFLOW_EXPERIMENT_ID for child processes: restored too, or a
+    # later test's subprocess asks another server for this server's experiment.
+    keys = {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_EXPERIMENT_ID",
+            "MLFLOW_EXPERIMENT_NAME", *(env or {})}  # fmt: skip
     saved = {k: os.environ.get(k) for k in keys}
     os.environ["MLFLOW_TRACKING_URI"] = url
     if token is None:

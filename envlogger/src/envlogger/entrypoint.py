@@ -200,7 +200,7 @@ def detect_raw() -> RawEntryPoint:
         or "PYTEST_CURRENT_TEST" in os.environ
     ):
         current = os.environ.get("PYTEST_CURRENT_TEST", "")
-        test = current.rsplit(" (", 1)[0] if current else None
+        test = _xdist_group_removed(current.rsplit(" (", 1)[0]) if current else None
         file = Path(test.split("::", 1)[0]).resolve() if test else None
         return RawEntryPoint("pytest", file, test=test)
     if _shell() is not None:
@@ -248,3 +248,12 @@ def resolve(raw: RawEntryPoint, repo_root: str | None) -> EntryPoint:
     return EntryPoint(
         kind=raw.kind, path=path, abs_path=abs_path, module=raw.module, test=raw.test, cwd=cwd
     )
+
+
+def _xdist_group_removed(test: str) -> str:
+    """`tests/a.py::test_x@group` -> `tests/a.py::test_x`: pytest-xdist's `--dist loadgroup`
+    appends the group to the id it runs a test under; an `@` inside a parameter id stays."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return test
+    at = test.rfind("@")
+    return test[:at] if at > max(test.rfind("]"), test.rfind("::")) else test
