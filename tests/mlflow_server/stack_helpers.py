@@ -101,10 +101,10 @@ def client_at(url: str, token: str | None, env: dict[str, str] | None = None) ->
     import mlflow
     from mlflow import MlflowClient
 
-    # set_experiment() exports MLFLOW_EXPERIMENT_ID for child processes: restored too, or a
-    # later test's subprocess asks another server for this server's experiment.
-    keys = {"MLFLOW_TRACKING_URI", "MLFLOW_TRACKING_TOKEN", "MLFLOW_EXPERIMENT_ID",
-            "MLFLOW_EXPERIMENT_NAME", *(env or {})}  # fmt: skip
+    # set_experiment() and set_registry_uri() export MLFLOW_EXPERIMENT_ID and MLFLOW_REGISTRY_URI
+    # for child processes: restored too, or a later test's subprocess asks this server.
+    keys = {"MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI", "MLFLOW_TRACKING_TOKEN",
+            "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME", *(env or {})}  # fmt: skip
     saved = {k: os.environ.get(k) for k in keys}
     os.environ["MLFLOW_TRACKING_URI"] = url
     if token is None:
@@ -117,16 +117,18 @@ def client_at(url: str, token: str | None, env: dict[str, str] | None = None) ->
     try:
         yield MlflowClient(tracking_uri=url, registry_uri=url)
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        # First MLflow's process state (set_tracking_uri(None) also unsets the variable), then
+        # the environment as it was.
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
         import mlflow.tracking.fluent as fluent
 
         fluent._active_experiment_id = None  # set_experiment() must not follow to another server
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @contextlib.contextmanager
