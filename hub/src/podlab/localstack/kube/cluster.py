@@ -297,8 +297,9 @@ class KubeCluster:
             self._start(
                 "kwok", self._kwok_argv(binaries["kwok"]), self._healthz(settings.ports.kwok), 60
             )
-            self._release_plan()  # the runner holds it from now on
-            self._start("pod-runner", self._runner_argv(), self._runner_ready, 60)
+            with topology.selecting():  # no other bed picks the plan while it changes hands
+                self._release_plan()  # the runner holds it from now on (before it is ready)
+                self._start("pod-runner", self._runner_argv(), self._runner_ready, 60)
             self._step("cluster", "nodes Ready, default ServiceAccount", self._wait_usable)
         except (ComponentError, KubeError, OSError) as err:
             self._say(f"\nstarting failed: {err}\nstopping what was started ...")
@@ -317,13 +318,14 @@ class KubeCluster:
         free one, held until the pod runner takes it over; another bed holding it is an
         error that says what to do."""
         recorded = self.settings.state_dir / "address-plan"
-        if recorded.exists():
-            plan = topology.AddressPlan(int(recorded.read_text().strip()))
-        elif self.settings.plan_index is not None:
-            plan = topology.AddressPlan(self.settings.plan_index)
-        else:
-            plan = topology.free_plan()
-        self._plan_lock = plan.hold()
+        with topology.selecting():
+            if recorded.exists():
+                plan = topology.AddressPlan(int(recorded.read_text().strip()))
+            elif self.settings.plan_index is not None:
+                plan = topology.AddressPlan(self.settings.plan_index)
+            else:
+                plan = topology.free_plan()
+            self._plan_lock = plan.hold()
         if self._plan_lock is None:
             raise KubeError(
                 f"the addresses of this test bed ({plan.pod_cidr}, {plan.service_cidr}) are "

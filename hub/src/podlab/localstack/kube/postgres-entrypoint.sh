@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The official postgres image's docker-entrypoint.sh, as far as podlab's chart uses it; the pod
 # runner runs it in place of the image (stand_ins.py). On an empty $PGDATA: initdb with
-# POSTGRES_USER and POSTGRES_PASSWORD, password (scram-sha-256) authentication for TCP, then
-# the /docker-entrypoint-initdb.d scripts, once, against a server that listens on its Unix
-# socket only; then `exec "$@"` (postgres, listening on every address of the pod).
+# POSTGRES_USER and POSTGRES_PASSWORD (initdb's defaults: trust on the socket and loopback),
+# password (scram-sha-256) authentication for every other address, POSTGRES_DB, then the
+# /docker-entrypoint-initdb.d scripts, once, against a server that listens on its Unix socket
+# only; then `exec "$@"` (postgres, listening on every address of the pod).
 set -Eeuo pipefail
 
-if [ "${1:0:1}" = - ]; then
+first=${1:-}
+if [ "${first:0:1}" = - ]; then
   set -- postgres "$@"
 fi
 if [ "${1:-}" = postgres ]; then
@@ -19,22 +21,27 @@ if [ "${1:-}" = postgres ]; then
       echo "       Set POSTGRES_PASSWORD to a non-empty value for the superuser." >&2
       exit 1
     fi
-    initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
-      --auth-local=trust --auth-host=scram-sha-256 -D "$PGDATA"
+    initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") -D "$PGDATA"
     printf '\nhost all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
     printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
     pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p ${PGPORT:-5432}" -w start
     export PGPASSWORD="${PGPASSWORD:-$POSTGRES_PASSWORD}"
+    database=${POSTGRES_DB:-$POSTGRES_USER}
+    if [ "$database" != postgres ]; then
+      psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password --dbname postgres \
+        --set db="$database" <<<'CREATE DATABASE :"db";'
+    fi
     for f in /docker-entrypoint-initdb.d/*; do
       case "$f" in
         *.sh)
           echo "$0: running $f"
+          # shellcheck source=/dev/null
           if [ -x "$f" ]; then "$f"; else . "$f"; fi
           ;;
         *.sql)
           echo "$0: running $f"
           psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --no-password \
-            --dbname "${POSTGRES_DB:-$POSTGRES_USER}" -f "$f"
+            --dbname "$database" -f "$f"
           ;;
         *) echo "$0: ignoring $f" ;;
       esac

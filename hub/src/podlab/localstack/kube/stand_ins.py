@@ -11,7 +11,6 @@ The major version is the machine's, not the image tag's; the container log says 
 from __future__ import annotations
 
 import functools
-import os
 import subprocess
 import tempfile
 from pathlib import Path
@@ -63,9 +62,9 @@ def _postgres(base_path: str) -> ImageModel:
 
 def _account_files() -> tuple[Path, Path]:
     """This machine's /etc/passwd and /etc/group plus the image's `postgres` user: initdb and
-    postgres refuse to run as a uid without a name."""
-    folder = Path(tempfile.gettempdir()) / f"podlab-stand-ins-{os.getuid()}"
-    folder.mkdir(mode=0o755, exist_ok=True)
+    postgres refuse to run as a uid without a name. Written once per runner process into a
+    private new folder (the pods see only the bind-mounted files)."""
+    folder = Path(tempfile.mkdtemp(prefix="podlab-stand-ins-"))
     files = []
     for name, line in (
         ("passwd", f"postgres:x:{POSTGRES_UID}:{POSTGRES_UID}::/var/lib/postgresql:/bin/bash"),

@@ -8,10 +8,12 @@ taint, so a profile that schedules here schedules there.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import ipaddress
 import os
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -83,6 +85,16 @@ class AddressPlan:
             return False
         handle.close()
         return True
+
+
+@contextlib.contextmanager
+def selecting() -> Iterator[None]:
+    """Held while a bed picks its address plan and while it hands the plan's lock over to its
+    pod runner (the lock is free for that moment): beds starting at the same time (`make
+    test`'s two workers) never pick the same plan."""
+    with open(Path(tempfile.gettempdir()) / "podlab-kube-bed-selection.lock", "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def free_plan(start: int = 0) -> AddressPlan:
