@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The official postgres image's docker-entrypoint.sh, as far as podlab's chart uses it; the pod
 # runner runs it in place of the image (stand_ins.py). On an empty $PGDATA: initdb with
-# POSTGRES_USER and POSTGRES_PASSWORD (initdb's defaults: trust on the socket and loopback),
-# password (scram-sha-256) authentication for every other address, POSTGRES_DB, then the
+# POSTGRES_USER and POSTGRES_PASSWORD, trust on the Unix socket and password (scram-sha-256)
+# authentication over TCP, POSTGRES_DB, then the
 # /docker-entrypoint-initdb.d scripts, once, against a server that listens on its Unix socket
 # only; then `exec "$@"` (postgres, listening on every address of the pod).
 set -Eeuo pipefail
@@ -21,7 +21,11 @@ if [ "${1:-}" = postgres ]; then
       echo "       Set POSTGRES_PASSWORD to a non-empty value for the superuser." >&2
       exit 1
     fi
-    initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") -D "$PGDATA"
+    # The image trusts 127.0.0.1 (initdb's default): in a pod that is the pod itself, on the
+    # test bed every connection from outside the pod arrives from 127.0.0.1 too, so TCP asks
+    # for the password everywhere here.
+    initdb --username="$POSTGRES_USER" --pwfile=<(printf '%s\n' "$POSTGRES_PASSWORD") \
+      --auth-local=trust --auth-host=scram-sha-256 -D "$PGDATA"
     printf '\nhost all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
     printf "\nlisten_addresses = '*'\n" >>"$PGDATA/postgresql.conf"
     pg_ctl -D "$PGDATA" -o "-c listen_addresses='' -p ${PGPORT:-5432}" -w start
